@@ -1,0 +1,426 @@
+// Reading one raw send request (iaposte.request.v1): size, JSON, fields, cross-field rules.
+#include "core/request.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "core/status.hpp"
+#include "core/syntax.hpp"
+
+namespace iaposte::core {
+namespace {
+
+// Ordered, so that extra headers keep the order the producer gave them.
+using ojson = nlohmann::ordered_json;
+using detail::quote;
+
+constexpr std::string_view schema_id = "iaposte.request.v1";
+constexpr int max_depth = 64;
+constexpr std::size_t max_header_value = 900; // with a name of at most 64, a line stays < 998
+constexpr std::size_t max_tag = 128;
+
+constexpr std::string_view supported_fields[] = {
+    "schema",  "request_id", "tenant",   "from",    "to",        "cc",
+    "bcc",     "reply_to",   "subject",  "text",    "html",      "variables",
+    "headers", "tags",       "metadata", "send_at", "expires_at"};
+// Parts of the full design that are not built yet: refused by name rather than ignored.
+constexpr std::string_view unsupported_fields[] = {"template", "contact_id",  "markdown",
+                                                   "ai",       "attachments", "unsubscribe"};
+
+struct header_rule {
+  std::string_view name;
+  bool ascii_only; // structured headers (RFC 5322 §3.6.4, RFC 2919, RFC 3834): no encoded-words
+};
+constexpr header_rule fixed_headers[] = {
+    {"In-Reply-To", true}, {"References", true}, {"Auto-Submitted", true}, {"Precedence", true},
+    {"List-Id", true},     {"Keywords", true},   {"Comments", false},
+};
+
+// Thrown from inside the JSON parser's callback, caught right around the parse.
+struct too_deep {};
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+bool valid_request_id(std::string_view s) {
+  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [](char c) {
+    return is_alnum(c) || c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+  });
+}
+
+bool valid_tenant(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// The placeholder syntax of render::substitute.
+bool valid_variable_name(std::string_view s) {
+  if (s.empty() || s.size() > 128 || (s[0] >= '0' && s[0] <= '9') ||
+      !(is_alnum(s[0]) || s[0] == '_'))
+    return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return is_alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+bool printable_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return c == '\t' || (c >= 0x20 && c < 0x7F); });
+}
+
+// A field name as shown in a reason: as is when plain, quoted otherwise.
+std::string shown_name(std::string_view name) {
+  bool plain = !name.empty() && name.size() <= 64 &&
+               std::all_of(name.begin(), name.end(),
+                           [](char c) { return is_alnum(c) || c == '_' || c == '-' || c == '.'; });
+  return plain ? std::string(name) : quote(name);
+}
+
+std::string shown_value(const ojson& j) {
+  if (j.is_string()) return quote(j.get_ref<const std::string&>());
+  auto s = j.dump();
+  return s.size() > 64 ? s.substr(0, 64) + "..." : s;
+}
+
+std::string missing(std::string_view field) {
+  return "missing required field: " + std::string(field);
+}
+
+std::string must_be(std::string_view field, std::string_view what, const ojson& got) {
+  return std::string(field) + ": must be " + std::string(what) + " (got " + got.type_name() + ")";
+}
+
+std::string read_address(const ojson& j, const std::string& where, address& out) {
+  if (j.is_string()) {
+    auto why = detail::parse_mailbox(j.get_ref<const std::string&>(), out);
+    return why.empty() ? why : where + ": " + why;
+  }
+  if (!j.is_object()) return must_be(where, "an address string or an object with \"email\"", j);
+  for (const auto& item : j.items())
+    if (item.key() != "email" && item.key() != "name")
+      return where + ": unknown field: " + shown_name(item.key());
+  auto email = j.find("email");
+  if (email == j.end()) return missing(where + ".email");
+  if (!email->is_string()) return must_be(where + ".email", "a string", *email);
+  const auto& e = email->get_ref<const std::string&>();
+  if (!valid_email(e)) return where + ": invalid email address " + quote(e);
+  out.email = e;
+  out.display_name.clear();
+  if (auto name = j.find("name"); name != j.end()) {
+    if (!name->is_string()) return must_be(where + ".name", "a string", *name);
+    out.display_name = name->get<std::string>();
+    if (auto why = detail::check_display_name(out.display_name); !why.empty())
+      return where + ": " + why;
+  }
+  return {};
+}
+
+// An array of addresses, or a single one.
+std::string read_recipients(const ojson& j, const std::string& field, std::vector<address>& out) {
+  if (!j.is_array()) {
+    address a;
+    if (auto e = read_address(j, field, a); !e.empty()) return e;
+    out.push_back(std::move(a));
+    return {};
+  }
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    address a;
+    if (auto e = read_address(j[i], field + "[" + std::to_string(i) + "]", a); !e.empty()) return e;
+    out.push_back(std::move(a));
+  }
+  return {};
+}
+
+// A text field; `header` says whether it ends up in a header (no CR/LF) or a body.
+std::string read_text(const ojson& doc, const char* field, bool header, std::string& out) {
+  auto it = doc.find(field);
+  if (it == doc.end()) return {};
+  if (!it->is_string()) return must_be(field, "a string", *it);
+  out = it->get<std::string>();
+  if (header && out.find_first_of("\r\n") != std::string::npos)
+    return std::string(field) + " contains CR or LF";
+  if (out.find('\0') != std::string::npos) return std::string(field) + " contains NUL";
+  return {};
+}
+
+std::string read_time(const ojson& doc, const char* field, std::optional<clock::time_point>& out) {
+  auto it = doc.find(field);
+  if (it == doc.end()) return {};
+  if (!it->is_string()) return must_be(field, "an RFC 3339 timestamp string", *it);
+  out = parse_time(it->get_ref<const std::string&>());
+  if (!out) return std::string(field) + ": invalid RFC 3339 timestamp " + shown_value(*it);
+  return {};
+}
+
+std::string read_variables(const ojson& j, request& r) {
+  if (!j.is_object()) return must_be("variables", "an object", j);
+  for (const auto& item : j.items()) {
+    const auto& name = item.key();
+    if (!valid_variable_name(name))
+      return "variables: invalid name " + quote(name) + " (expected [A-Za-z_][A-Za-z0-9_.-]*)";
+    const auto& v = item.value();
+    if (v.is_string())
+      r.variables[name] = v.get<std::string>();
+    else if (v.is_boolean())
+      r.variables[name] = v.get<bool>() ? "true" : "false";
+    else if (v.is_number())
+      r.variables[name] = v.dump();
+    else
+      return must_be("variables." + name, "a string, number or boolean", v);
+  }
+  return {};
+}
+
+// Returns the canonical name of an allowed header, or nothing.
+std::optional<header_rule> allowed_header(std::string_view name) {
+  for (const auto& rule : fixed_headers)
+    if (iequals(name, rule.name)) return rule;
+  // X-*, except our own X-Iaposte-* namespace.
+  if (name.size() < 3 || name.size() > 64 || !istarts_with(name, "x-")) return std::nullopt;
+  if (iequals(name, "x-iaposte") || istarts_with(name, "x-iaposte-")) return std::nullopt;
+  if (!std::all_of(name.begin() + 2, name.end(), [](char c) { return is_alnum(c) || c == '-'; }))
+    return std::nullopt;
+  return header_rule{name, false};
+}
+
+std::string read_headers(const ojson& j, request& r) {
+  if (!j.is_object()) return must_be("headers", "an object", j);
+  for (const auto& item : j.items()) {
+    auto rule = allowed_header(item.key());
+    if (!rule) return "headers: " + quote(item.key()) + " is not allowed";
+    std::string where = "headers." + item.key();
+    const auto& v = item.value();
+    if (!v.is_string()) return must_be(where, "a string", v);
+    const auto& value = v.get_ref<const std::string&>();
+    if (!header_safe(value)) return where + " contains CR, LF or NUL";
+    auto len = detail::utf8_length(value);
+    if (len == 0 || len > max_header_value)
+      return where + ": must be 1-" + std::to_string(max_header_value) + " characters";
+    if (rule->ascii_only && !printable_ascii(value)) return where + ": must be printable ASCII";
+    r.headers.emplace_back(std::string(rule->name), value);
+  }
+  return {};
+}
+
+std::string read_tags(const ojson& j, request& r) {
+  if (!j.is_array()) return must_be("tags", "an array of strings", j);
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    std::string where = "tags[" + std::to_string(i) + "]";
+    if (!j[i].is_string()) return must_be(where, "a string", j[i]);
+    const auto& tag = j[i].get_ref<const std::string&>();
+    auto len = detail::utf8_length(tag);
+    if (len == 0 || len > max_tag)
+      return where + ": must be 1-" + std::to_string(max_tag) + " characters";
+    if (!header_safe(tag)) return where + " contains CR, LF or NUL";
+    r.tags.push_back(tag);
+  }
+  return {};
+}
+
+std::string check_unsupported(std::string_view field, const ojson& v) {
+  std::string not_yet = std::string(field) + " is not supported yet";
+  if (field == "attachments") return v.is_array() && v.empty() ? "" : not_yet;
+  if (field != "ai") return not_yet;
+  // ai with mode "none" is the explicit opt-out, so it is accepted as a no-op.
+  if (!v.is_object()) return must_be("ai", "an object", v);
+  for (const auto& item : v.items()) {
+    const auto& k = item.key();
+    if (k != "mode" && k != "instructions" && k != "style")
+      return "ai: unknown field: " + shown_name(k);
+    if (!item.value().is_string()) return must_be("ai." + k, "a string", item.value());
+  }
+  auto mode = v.find("mode");
+  if (mode == v.end()) return missing("ai.mode");
+  if (*mode != "none") return "ai is not supported yet (only mode \"none\")";
+  return {};
+}
+
+std::string read_request(const ojson& doc, const limits& lim, clock::time_point now, request& r) {
+  if (auto it = doc.find("schema");
+      it != doc.end() && (!it->is_string() || it->get_ref<const std::string&>() != schema_id))
+    return "schema: unsupported value " + shown_value(*it) + " (expected \"iaposte.request.v1\")";
+
+  for (const auto& item : doc.items()) {
+    const auto& key = item.key();
+    if (std::find(std::begin(supported_fields), std::end(supported_fields), key) !=
+        std::end(supported_fields))
+      continue;
+    if (std::find(std::begin(unsupported_fields), std::end(unsupported_fields), key) ==
+        std::end(unsupported_fields))
+      return "unknown field: " + shown_name(key);
+    if (auto e = check_unsupported(key, item.value()); !e.empty()) return e;
+  }
+
+  auto id = doc.find("request_id");
+  if (id == doc.end()) return missing("request_id");
+  if (!id->is_string()) return must_be("request_id", "a string", *id);
+  r.request_id = id->get<std::string>();
+  if (!valid_request_id(r.request_id))
+    return "request_id: invalid value " + quote(r.request_id) +
+           " (expected 1-128 of [A-Za-z0-9._:@-])";
+
+  auto tenant = doc.find("tenant");
+  if (tenant == doc.end()) return missing("tenant");
+  if (!tenant->is_string()) return must_be("tenant", "a string", *tenant);
+  r.tenant = tenant->get<std::string>();
+  if (!valid_tenant(r.tenant))
+    return "tenant: invalid value " + quote(r.tenant) + " (expected 1-64 of [a-z0-9_-])";
+
+  auto from = doc.find("from");
+  if (from == doc.end()) return missing("from");
+  if (auto e = read_address(*from, "from", r.from); !e.empty()) return e;
+
+  for (auto [field, list] :
+       {std::pair{"to", &r.to}, std::pair{"cc", &r.cc}, std::pair{"bcc", &r.bcc}})
+    if (auto it = doc.find(field); it != doc.end())
+      if (auto e = read_recipients(*it, field, *list); !e.empty()) return e;
+
+  if (auto it = doc.find("reply_to"); it != doc.end()) {
+    if (it->is_array()) return must_be("reply_to", "one address", *it);
+    address a;
+    if (auto e = read_address(*it, "reply_to", a); !e.empty()) return e;
+    r.reply_to = std::move(a);
+  }
+
+  auto recipients = r.to.size() + r.cc.size() + r.bcc.size();
+  if (recipients == 0) return "no recipient: to, cc and bcc are all empty";
+  if (recipients > lim.max_recipients)
+    return "too many recipients: " + std::to_string(recipients) + " > " +
+           std::to_string(lim.max_recipients);
+
+  if (!doc.contains("subject")) return missing("subject");
+  if (auto e = read_text(doc, "subject", true, r.subject); !e.empty()) return e;
+  if (auto e = read_text(doc, "text", false, r.text); !e.empty()) return e;
+  if (auto e = read_text(doc, "html", false, r.html); !e.empty()) return e;
+  if (r.text.empty() && r.html.empty()) return "no content: text and html are both empty";
+  auto body = r.subject.size() + r.text.size() + r.html.size();
+  if (body > lim.max_body_bytes)
+    return "body too large: " + std::to_string(body) + " bytes > " +
+           std::to_string(lim.max_body_bytes);
+
+  if (auto it = doc.find("variables"); it != doc.end())
+    if (auto e = read_variables(*it, r); !e.empty()) return e;
+  if (auto it = doc.find("headers"); it != doc.end())
+    if (auto e = read_headers(*it, r); !e.empty()) return e;
+  if (auto it = doc.find("tags"); it != doc.end())
+    if (auto e = read_tags(*it, r); !e.empty()) return e;
+  if (auto it = doc.find("metadata"); it != doc.end()) {
+    if (!it->is_object()) return must_be("metadata", "an object", *it);
+    r.metadata = nlohmann::json(*it);
+  }
+
+  if (auto e = read_time(doc, "send_at", r.send_at); !e.empty()) return e;
+  if (auto e = read_time(doc, "expires_at", r.expires_at); !e.empty()) return e;
+  if (r.expires_at && *r.expires_at <= now)
+    return "expired: expires_at " + format_time(*r.expires_at) + " is in the past";
+  if (r.expires_at && r.send_at && *r.expires_at <= *r.send_at)
+    return "expires_at is not after send_at";
+  return {};
+}
+
+// "[json.exception.parse_error.101] parse error at line 1, column 18: syntax error ..." → the tail.
+std::string json_error_detail(const char* what) {
+  std::string_view s(what);
+  auto at = s.find("column ");
+  auto colon = at == std::string_view::npos ? s.find(": ") : s.find(": ", at);
+  if (colon != std::string_view::npos) s.remove_prefix(colon + 2);
+  return std::string(s);
+}
+
+} // namespace
+
+parse_result parse_request(std::string_view raw, const limits& lim) {
+  return parse_request(raw, lim, clock::now());
+}
+
+parse_result parse_request(std::string_view raw, const limits& lim, clock::time_point now) {
+  parse_result res;
+  if (raw.size() > lim.max_request_bytes) {
+    res.error = "request too large: " + std::to_string(raw.size()) + " bytes > " +
+                std::to_string(lim.max_request_bytes);
+    return res;
+  }
+
+  // Duplicate keys are refused: parsers disagree on which one wins, so a request
+  // could mean one thing to a producer-side validator and another to us.
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  auto watch = [&](int depth, ojson::parse_event_t event, ojson& parsed) {
+    using ev = ojson::parse_event_t;
+    if ((event == ev::object_start || event == ev::array_start) && depth >= max_depth)
+      throw too_deep{};
+    if (event == ev::object_start) open_objects.emplace_back();
+    if (event == ev::object_end && !open_objects.empty()) open_objects.pop_back();
+    if (event == ev::key && !open_objects.empty() &&
+        !open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  ojson doc;
+  try {
+    doc = ojson::parse(raw.begin(), raw.end(), watch);
+  } catch (const ojson::parse_error& e) {
+    res.error =
+        "malformed JSON at byte " + std::to_string(e.byte) + ": " + json_error_detail(e.what());
+    return res;
+  } catch (const too_deep&) {
+    res.error = "malformed JSON: nested deeper than " + std::to_string(max_depth) + " levels";
+    return res;
+  }
+  if (!doc.is_object()) {
+    res.error = std::string("request must be a JSON object (got ") + doc.type_name() + ")";
+    return res;
+  }
+
+  // Whatever identifies the request is recovered first, so that even a rejected
+  // request yields an event its producer can match.
+  if (auto it = doc.find("request_id");
+      it != doc.end() && it->is_string() && valid_request_id(it->get_ref<const std::string&>()))
+    res.request_id = it->get<std::string>();
+  if (auto it = doc.find("tenant");
+      it != doc.end() && it->is_string() && valid_tenant(it->get_ref<const std::string&>()))
+    res.tenant = it->get<std::string>();
+  if (auto it = doc.find("metadata"); it != doc.end() && it->is_object())
+    res.metadata = nlohmann::json(*it);
+
+  if (!duplicate.empty()) {
+    res.error = "duplicate key: " + quote(duplicate);
+    return res;
+  }
+  request r;
+  res.error = read_request(doc, lim, now, r);
+  if (res.error.empty()) res.value = std::move(r);
+  return res;
+}
+
+std::vector<std::string> request::envelope_recipients() const {
+  // One RCPT per mailbox even when it is listed twice (say in to and bcc); the
+  // domain is compared without case, the local part as is (RFC 5321 §2.4).
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto* list : {&to, &cc, &bcc}) {
+    for (const auto& a : *list) {
+      std::string key = a.email;
+      for (auto i = key.rfind('@'); i != std::string::npos && i < key.size(); ++i)
+        key[i] = lower(key[i]);
+      if (seen.insert(std::move(key)).second) out.push_back(a.email);
+    }
+  }
+  return out;
+}
+
+} // namespace iaposte::core

@@ -1,0 +1,72 @@
+// The send request (schema iaposte.request.v1): its parsed form and its validation.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace iaposte::core {
+
+using clock = std::chrono::system_clock;
+
+struct address {
+  std::string display_name; // UTF-8, may be empty
+  std::string email;        // addr-spec, local@domain
+};
+
+struct request {
+  std::string request_id; // idempotency key, [A-Za-z0-9._:@-]{1,128}
+  std::string tenant;     // [a-z0-9_-]{1,64}
+  address from;
+  std::vector<address> to, cc, bcc;
+  std::optional<address> reply_to;
+  std::string subject, text, html; // inline content, {variable} placeholders allowed
+  std::map<std::string, std::string> variables;
+  std::vector<std::pair<std::string, std::string>> headers; // allow-listed extra headers
+  std::vector<std::string> tags;
+  std::optional<clock::time_point> send_at, expires_at;
+  nlohmann::json metadata = nlohmann::json::object(); // echoed in every status event
+
+  // Every envelope recipient: to, cc and bcc, in that order.
+  std::vector<std::string> envelope_recipients() const;
+};
+
+// Limits a request must respect; anything beyond is rejected, never truncated.
+struct limits {
+  std::size_t max_request_bytes = 1024 * 1024; // the raw Kafka message
+  std::size_t max_body_bytes = 512 * 1024;     // subject + text + html after rendering
+  std::size_t max_recipients = 100;            // to + cc + bcc
+};
+
+// The outcome of parsing one raw request. On failure, `error` is a readable
+// reason and request_id/tenant hold whatever could be recovered (possibly empty),
+// so that the `rejected` event can still be keyed.
+struct parse_result {
+  std::optional<request> value;
+  std::string error;
+  std::string request_id;
+  std::string tenant;
+  nlohmann::json metadata = nlohmann::json::object();
+
+  bool ok() const { return value.has_value(); }
+};
+
+parse_result parse_request(std::string_view raw, const limits& lim);
+
+// The same, with the current time given: `expires_at` is compared with `now`.
+parse_result parse_request(std::string_view raw, const limits& lim, clock::time_point now);
+
+// Syntax check of an addr-spec (RFC 5321 mailbox, ASCII local part and domain).
+bool valid_email(std::string_view email);
+
+// True when the value is safe in a header: no CR, no LF, no NUL.
+bool header_safe(std::string_view value);
+
+} // namespace iaposte::core
