@@ -1,0 +1,96 @@
+// One SMTP connection as a linear coroutine story: connect to QUIT (internal to lib/smtp).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "smtp/client.hpp"
+#include "smtp/reply.hpp"
+#include "smtp/tls.hpp"
+
+namespace iaposte::smtp {
+
+// Every step has its own deadline and every failure comes back as an outcome, classified
+// where the reply was read. After a failure that leaves the conversation in an unknown state
+// (I/O error, timeout, malformed or out-of-sequence reply, 421) the socket is closed and
+// usable() is false: the owner discards the session.
+class session {
+public:
+  using clock = std::chrono::steady_clock;
+
+  session(boost::asio::any_io_executor ex, std::shared_ptr<const relay_config> cfg,
+          std::shared_ptr<boost::asio::ssl::context> tls_ctx);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  // Connect, greeting, EHLO (HELO on 5xx), STARTTLS and EHLO again, AUTH. nullopt: ready.
+  boost::asio::awaitable<std::optional<outcome>> open();
+
+  // One mail transaction: MAIL, every RCPT, DATA, payload, final dot.
+  boost::asio::awaitable<outcome> deliver(const envelope& env, std::string_view message);
+
+  // RSET; false when the session is dead (closed).
+  boost::asio::awaitable<bool> reset();
+
+  // QUIT when still usable, then close. Never fails; bounded by command_timeout.
+  boost::asio::awaitable<void> quit();
+
+  void close();
+
+  bool usable() const { return usable_; }
+  bool encrypted() const { return tls_active_; }
+  std::size_t transactions() const { return transactions_; }
+  const capabilities& caps() const { return caps_; }
+  const reply& greeting() const { return greeting_; }
+
+  // The last deliver() found the connection gone before MAIL was accepted (I/O error or 421):
+  // nothing reached the server, so the message may go out again on a fresh connection.
+  bool lost_before_mail() const { return lost_before_mail_; }
+
+  clock::time_point idle_since{};
+
+private:
+  struct chat_result {
+    reply r;                        // meaningful when !failure
+    std::optional<outcome> failure; // no reply: I/O error, timeout or malformed (transient)
+  };
+
+  boost::asio::awaitable<std::optional<outcome>> connect(clock::time_point deadline);
+  boost::asio::awaitable<std::optional<outcome>> handshake(clock::time_point deadline);
+  boost::asio::awaitable<std::optional<outcome>> hello();
+  boost::asio::awaitable<std::optional<outcome>> starttls();
+  boost::asio::awaitable<std::optional<outcome>> authenticate();
+
+  boost::asio::awaitable<std::optional<outcome>>
+  write(std::string_view bytes, std::string_view phase, clock::time_point deadline);
+  boost::asio::awaitable<chat_result> read_reply(std::string_view phase,
+                                                 clock::time_point deadline);
+  // One command and its reply under one command_timeout (Postfix's smtp_chat_cmd/resp).
+  boost::asio::awaitable<chat_result> chat(std::string_view command, std::string_view phase);
+
+  outcome fail(outcome o);                         // closes, returns o
+  outcome refuse(std::string_view phase, reply r); // a reply other than the expected one
+
+  std::shared_ptr<const relay_config> cfg_;
+  std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
+  tls::stream stream_; // used through next_layer() until the TLS handshake
+  boost::asio::steady_timer timer_;
+  reply_parser parser_;
+  std::array<char, 4096> rbuf_;
+  std::size_t rpos_ = 0, rlen_ = 0;
+  capabilities caps_;
+  reply greeting_;
+  bool tls_active_ = false;
+  bool usable_ = false;
+  bool lost_before_mail_ = false;
+  std::size_t transactions_ = 0;
+};
+
+} // namespace iaposte::smtp
