@@ -1,0 +1,302 @@
+// One group-commit transaction per batch: one statement for all claims, one for all records.
+#include "store/batch.hpp"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "store/codec.hpp"
+#include "store/log_event.hpp"
+
+namespace iaposte::store::detail {
+namespace {
+
+#define IAPOSTE_TERMINAL_STATES                                                                    \
+  "('sent', 'bounced', 'failed', 'rejected', 'suppressed', 'duplicate')"
+
+// $1: [{tenant, request_id, message_id, sender, subject, recipients, source, n}], one per
+// request (deduplicated by the caller; n: how many claims of it the batch holds);
+// $2: owner; $3: lease in seconds.
+// Existing rows are updated first (the lease is taken only when not terminal; the state
+// and attempts are left alone, so RETURNING gives the state before the claim); the
+// missing ones are inserted. Both parts read the same snapshot, so a row that another
+// instance inserted meanwhile is in neither answer (the INSERT waits for it, then skips
+// it): the caller claims such requests again in a new statement, which sees it.
+constexpr const char* claim_sql = R"sql(
+WITH input AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+    tenant text, request_id text, message_id text, sender text, subject text,
+    recipients integer, source text, n integer)
+),
+existing AS (
+  UPDATE messages m
+     SET claims      = m.claims + i.n,
+         owner       = CASE WHEN m.state IN )sql" IAPOSTE_TERMINAL_STATES
+                                  R"sql( THEN m.owner ELSE $2 END,
+         lease_until = CASE WHEN m.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql( THEN m.lease_until
+                            ELSE now() + make_interval(secs => $3) END,
+         updated_at  = CASE WHEN m.state IN )sql" IAPOSTE_TERMINAL_STATES
+                                  R"sql( THEN m.updated_at ELSE now() END,
+         message_id  = coalesce(m.message_id, nullif(i.message_id, '')),
+         sender      = coalesce(m.sender, i.sender),
+         subject     = coalesce(m.subject, i.subject),
+         recipients  = coalesce(m.recipients, i.recipients),
+         source      = coalesce(m.source, i.source)
+    FROM input i
+   WHERE m.tenant = i.tenant AND m.request_id = i.request_id
+  RETURNING m.tenant, m.request_id, m.state, m.attempts, m.message_id
+),
+inserted AS (
+  INSERT INTO messages (tenant, request_id, state, message_id, sender, subject, recipients,
+                        source, claims, owner, lease_until)
+  SELECT i.tenant, i.request_id, 'accepted', nullif(i.message_id, ''), i.sender, i.subject,
+         i.recipients, i.source, i.n, $2, now() + make_interval(secs => $3)
+    FROM input i
+   WHERE NOT EXISTS (SELECT 1 FROM messages m
+                      WHERE m.tenant = i.tenant AND m.request_id = i.request_id)
+  ON CONFLICT (tenant, request_id) DO NOTHING
+  RETURNING tenant, request_id, state, attempts, message_id
+)
+SELECT false AS fresh, * FROM existing
+UNION ALL
+SELECT true AS fresh, * FROM inserted
+)sql";
+
+// $1: the records' net effect per request (folded by the caller, in queue order);
+// $2: every record, for message_events, in queue order.
+// A `duplicate` must not overwrite a terminal state: the update's WHERE skips it. The
+// event rows reference messages rows that this same statement may insert: foreign keys
+// are checked at the end of the statement, when they exist.
+constexpr const char* record_sql = R"sql(
+WITH folded AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+    tenant text, request_id text, state text, attempts integer, message_id text,
+    last_code integer, last_enhanced text, last_reply text, reason text,
+    next_attempt_at timestamptz)
+),
+upserted AS (
+  INSERT INTO messages AS m (tenant, request_id, state, message_id, attempts, last_code,
+                             last_enhanced, last_reply, reason, next_attempt_at)
+  SELECT tenant, request_id, state, message_id, attempts, last_code, last_enhanced,
+         last_reply, reason, next_attempt_at
+    FROM folded
+  ON CONFLICT (tenant, request_id) DO UPDATE
+     SET state           = excluded.state,
+         attempts        = greatest(m.attempts, excluded.attempts),
+         message_id      = coalesce(excluded.message_id, m.message_id),
+         last_code       = coalesce(excluded.last_code, m.last_code),
+         last_enhanced   = CASE WHEN excluded.last_code IS NULL THEN m.last_enhanced
+                                ELSE excluded.last_enhanced END,
+         last_reply      = CASE WHEN excluded.last_code IS NULL THEN m.last_reply
+                                ELSE excluded.last_reply END,
+         reason          = excluded.reason,
+         next_attempt_at = excluded.next_attempt_at,
+         lease_until     = CASE WHEN excluded.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql(
+                                THEN NULL ELSE m.lease_until END,
+         updated_at      = now()
+   WHERE NOT (excluded.state = 'duplicate' AND m.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql()
+  RETURNING 1
+)
+INSERT INTO message_events (op_id, tenant, request_id, status, attempt, message_id, smtp_code,
+                            smtp_enhanced, smtp_text, reason, next_attempt_at, at)
+SELECT e.op_id, e.tenant, e.request_id, e.status, e.attempt, e.message_id, e.smtp_code,
+       e.smtp_enhanced, e.smtp_text, e.reason, e.next_attempt_at, e.at
+  FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (
+         op_id uuid, tenant text, request_id text, status text, attempt integer,
+         message_id text, smtp_code integer, smtp_enhanced text, smtp_text text,
+         reason text, next_attempt_at timestamptz, at timestamptz)) WITH ORDINALITY AS e
+ ORDER BY e.ordinality
+ON CONFLICT (op_id) DO NOTHING
+)sql";
+
+#undef IAPOSTE_TERMINAL_STATES
+
+using key_t = std::pair<std::string, std::string>; // (tenant, request_id)
+
+nlohmann::json text_or_null(const std::string& s) {
+  if (s.empty()) return nullptr;
+  return clean_text(s);
+}
+
+// How one request's row ends up after this batch's records, applied in order with the
+// rule that a duplicate does not overwrite a terminal state.
+struct fold {
+  std::string tenant, request_id, state, message_id, reason;
+  int attempts = 0;
+  std::optional<core::smtp_reply_info> smtp;
+  std::optional<core::clock::time_point> next_attempt_at;
+
+  void apply(const event_record& ev) {
+    attempts = std::max(attempts, ev.attempt);
+    const std::string_view status = status_name(ev.status);
+    if (status == "duplicate" && !state.empty() && is_terminal_state(state)) return;
+    state = status;
+    if (!ev.message_id.empty()) message_id = ev.message_id;
+    if (ev.smtp) smtp = ev.smtp;
+    reason = ev.reason;
+    next_attempt_at = ev.next_attempt_at;
+  }
+
+  nlohmann::json to_json() const {
+    nlohmann::json j{{"tenant", clean_text(tenant)},
+                     {"request_id", clean_text(request_id)},
+                     {"state", state},
+                     {"attempts", attempts},
+                     {"message_id", text_or_null(message_id)},
+                     {"reason", text_or_null(reason)},
+                     {"last_code", nullptr},
+                     {"last_enhanced", nullptr},
+                     {"last_reply", nullptr},
+                     {"next_attempt_at", nullptr}};
+    if (smtp) {
+      j["last_code"] = smtp->code;
+      j["last_enhanced"] = clean_text(smtp->enhanced);
+      j["last_reply"] = clean_text(smtp->text);
+    }
+    if (next_attempt_at) j["next_attempt_at"] = pg_time(*next_attempt_at);
+    return j;
+  }
+};
+
+nlohmann::json event_json(const record_item& r) {
+  const event_record& ev = *r.ev;
+  nlohmann::json j{{"op_id", *r.op_id},
+                   {"tenant", clean_text(ev.tenant)},
+                   {"request_id", clean_text(ev.request_id)},
+                   {"status", status_name(ev.status)},
+                   {"attempt", ev.attempt},
+                   {"message_id", text_or_null(ev.message_id)},
+                   {"smtp_code", nullptr},
+                   {"smtp_enhanced", nullptr},
+                   {"smtp_text", nullptr},
+                   {"reason", text_or_null(ev.reason)},
+                   {"next_attempt_at", nullptr},
+                   {"at", pg_time(ev.at)}};
+  if (ev.smtp) {
+    j["smtp_code"] = ev.smtp->code;
+    j["smtp_enhanced"] = text_or_null(ev.smtp->enhanced);
+    j["smtp_text"] = text_or_null(ev.smtp->text);
+  }
+  if (ev.next_attempt_at) j["next_attempt_at"] = pg_time(*ev.next_attempt_at);
+  return j;
+}
+
+struct claim_answer {
+  bool fresh = false;
+  std::string state, message_id;
+  int attempts = 0;
+};
+
+void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_item>& claims) {
+  // Keys are cleaned exactly as they are sent, so that answers match them.
+  std::map<key_t, std::size_t> first; // key -> index in `unique`
+  std::vector<const claim_request*> unique;
+  std::vector<key_t> keys; // aligned with `unique`
+  std::vector<int> counts; // aligned with `unique`
+  for (auto& c : claims) {
+    key_t k{clean_text(c.req->tenant), clean_text(c.req->request_id)};
+    auto [it, added] = first.emplace(k, unique.size());
+    if (added) {
+      unique.push_back(c.req);
+      keys.push_back(std::move(k));
+      counts.push_back(0);
+    }
+    ++counts[it->second];
+  }
+
+  std::map<key_t, claim_answer> answers;
+  // Usually one round: a second one only when another instance inserted one of these
+  // requests between our snapshot and our insert.
+  for (int round = 0; answers.size() < unique.size(); ++round) {
+    // A real race settles in the second round; more means a key that never matches (a
+    // bug): fail as poison (not a pqxx error) so that the operation is isolated.
+    if (round == 5) throw std::logic_error("claim answers do not match the requests sent");
+    if (round > 0) // normal during a rebalance: another instance claimed them meanwhile
+      log_event(spdlog::level::debug, "store.claim_race",
+                {{"requests", unique.size() - answers.size()}, {"round", round}});
+    nlohmann::json input = nlohmann::json::array();
+    for (std::size_t i = 0; i < unique.size(); ++i) {
+      if (answers.count(keys[i])) continue;
+      const claim_request& r = *unique[i];
+      input.push_back({{"tenant", keys[i].first},
+                       {"request_id", keys[i].second},
+                       {"message_id", clean_text(r.message_id)},
+                       {"sender", text_or_null(r.sender)},
+                       {"subject", text_or_null(r.subject)},
+                       {"recipients", r.recipients},
+                       {"source", text_or_null(r.source)},
+                       {"n", counts[i]}});
+    }
+    const pqxx::result res = w.exec_prepared("iaposte_claim_batch", to_param(input), params.owner,
+                                             static_cast<double>(params.lease.count()));
+    for (const auto& row : res) {
+      claim_answer a;
+      a.fresh = row["fresh"].as<bool>();
+      a.state = row["state"].c_str();
+      a.attempts = row["attempts"].as<int>();
+      if (!row["message_id"].is_null()) a.message_id = row["message_id"].c_str();
+      answers[{row["tenant"].c_str(), row["request_id"].c_str()}] = std::move(a);
+    }
+  }
+
+  std::map<key_t, bool> answered_once;
+  for (auto& c : claims) {
+    const key_t k{clean_text(c.req->tenant), clean_text(c.req->request_id)};
+    const claim_answer& a = answers.at(k);
+    const bool again = !answered_once.emplace(k, true).second;
+    claim_result r;
+    r.state = a.state;
+    r.attempts = a.attempts;
+    r.message_id = a.message_id;
+    if (is_terminal_state(a.state))
+      r.kind = claim_result::kind::terminal;
+    else if (a.fresh && !again)
+      r.kind = claim_result::kind::fresh;
+    else
+      r.kind = claim_result::kind::resumed; // a second claim sees the first one's row
+    c.result = std::move(r);
+  }
+}
+
+void run_records(pqxx::work& w, const std::vector<record_item>& records) {
+  std::map<key_t, std::size_t> index;
+  std::vector<fold> folds;
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& r : records) {
+    key_t k{clean_text(r.ev->tenant), clean_text(r.ev->request_id)};
+    auto [it, added] = index.emplace(std::move(k), folds.size());
+    if (added) {
+      folds.emplace_back();
+      folds.back().tenant = r.ev->tenant;
+      folds.back().request_id = r.ev->request_id;
+    }
+    folds[it->second].apply(*r.ev);
+    events.push_back(event_json(r));
+  }
+  nlohmann::json folded = nlohmann::json::array();
+  for (const auto& f : folds)
+    folded.push_back(f.to_json());
+  w.exec_prepared("iaposte_record_batch", to_param(folded), to_param(events));
+}
+
+} // namespace
+
+void prepare_statements(pqxx::connection& conn) {
+  conn.prepare("iaposte_claim_batch", claim_sql);
+  conn.prepare("iaposte_record_batch", record_sql);
+}
+
+void run_batch(pqxx::connection& conn, const batch_params& params, std::vector<claim_item>& claims,
+               const std::vector<record_item>& records) {
+  pqxx::work w(conn);
+  if (!claims.empty()) run_claims(w, params, claims);
+  if (!records.empty()) run_records(w, records);
+  w.commit();
+}
+
+} // namespace iaposte::store::detail
