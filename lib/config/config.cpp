@@ -1,0 +1,360 @@
+// Loads the TOML file, overlays the environment, reads secret files, checks every value.
+#include "config/config.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace iaposte::config {
+namespace {
+
+enum class kind { text, secret, integer, boolean, number, tls };
+
+// One configuration key: where it lives and how to store its checked value.
+struct binding {
+  std::string key; // "section.name"
+  kind type;
+  std::function<void(const std::string&)> set;
+  std::vector<std::string> aliases; // well-known environment names
+};
+
+std::string env_name(const std::string& key) {
+  std::string out = "IAPOSTE_";
+  for (char c : key)
+    out += c == '.' ? '_' : static_cast<char>(std::toupper(c));
+  return out;
+}
+
+long long to_integer(const std::string& key, const std::string& v, long long lo, long long hi) {
+  try {
+    std::size_t used = 0;
+    long long n = std::stoll(v, &used);
+    if (used != v.size() || n < lo || n > hi) throw std::out_of_range(key);
+    return n;
+  } catch (const std::logic_error&) {
+    throw config_error(key + ": expected an integer in [" + std::to_string(lo) + ", " +
+                       std::to_string(hi) + "], got \"" + v + "\"");
+  }
+}
+
+double to_number(const std::string& key, const std::string& v) {
+  try {
+    std::size_t used = 0;
+    double d = std::stod(v, &used);
+    if (used != v.size() || d < 0) throw std::out_of_range(key);
+    return d;
+  } catch (const std::logic_error&) {
+    throw config_error(key + ": expected a non-negative number, got \"" + v + "\"");
+  }
+}
+
+bool to_bool(const std::string& key, const std::string& v) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  throw config_error(key + ": expected true or false, got \"" + v + "\"");
+}
+
+smtp::tls_mode to_tls(const std::string& key, const std::string& v) {
+  if (v == "none") return smtp::tls_mode::none;
+  if (v == "opportunistic") return smtp::tls_mode::opportunistic;
+  if (v == "required" || v == "starttls") return smtp::tls_mode::required;
+  if (v == "implicit") return smtp::tls_mode::implicit;
+  throw config_error(key + ": expected none, opportunistic, required or implicit, got \"" + v +
+                     "\"");
+}
+
+std::string read_secret_file(const std::string& key, std::string path, const env_lookup& env) {
+  if (!path.empty() && path.front() != '/') {
+    if (const char* dir = env("CREDENTIALS_DIRECTORY")) path = std::string(dir) + "/" + path;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error(key + ": cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
+    s.pop_back();
+  return s;
+}
+
+std::chrono::milliseconds ms(const std::string& key, const std::string& v) {
+  return std::chrono::milliseconds{to_integer(key, v, 0, 86400000LL * 30)};
+}
+
+std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::string>& files) {
+  auto text = [](std::string& dst) { return [&dst](const std::string& v) { dst = v; }; };
+  std::vector<binding> b;
+  auto add = [&](std::string key, kind k, std::function<void(const std::string&)> set,
+                 std::vector<std::string> aliases = {}) {
+    b.push_back({std::move(key), k, std::move(set), std::move(aliases)});
+  };
+  add("daemon.instance_id", kind::text, text(c.instance_id));
+  add("log.level", kind::text,
+      [&c](const std::string& v) {
+        static const char* levels[] = {"trace", "debug",    "info", "warn",
+                                       "error", "critical", "off"};
+        for (auto* l : levels)
+          if (v == l) {
+            c.log_level = v;
+            return;
+          }
+        throw config_error("log.level: expected trace, debug, info, warn, error, critical or "
+                           "off, got \"" +
+                           v + "\"");
+      },
+      {"LOG_LEVEL"});
+
+  auto& k = c.kafka;
+  add("kafka.brokers", kind::text, text(k.brokers), {"KAFKA_BROKERS"});
+  add("kafka.group_id", kind::text, text(k.group_id), {"KAFKA_GROUP_ID"});
+  add("kafka.group_instance_id", kind::text, text(k.group_instance_id));
+  add("kafka.requests_topic", kind::text, text(k.requests_topic));
+  add("kafka.status_topic", kind::text, text(k.status_topic));
+  add("kafka.dlq_topic", kind::text, text(k.dlq_topic));
+  add("kafka.create_topics", kind::boolean,
+      [&k](const std::string& v) { k.create_topics = to_bool("kafka.create_topics", v); });
+  add("kafka.topic_partitions", kind::integer, [&k](const std::string& v) {
+    k.topic_partitions = static_cast<int>(to_integer("kafka.topic_partitions", v, 1, 10000));
+  });
+  add("kafka.session_timeout_ms", kind::integer,
+      [&k](const std::string& v) { k.session_timeout = ms("kafka.session_timeout_ms", v); });
+  add("kafka.linger_ms", kind::integer,
+      [&k](const std::string& v) { k.linger = ms("kafka.linger_ms", v); });
+  add("kafka.commit_interval_ms", kind::integer,
+      [&k](const std::string& v) { k.commit_interval = ms("kafka.commit_interval_ms", v); });
+
+  auto& s = c.smtp;
+  add("smtp.host", kind::text, text(s.host), {"SMTP_SERVER", "SMTP_HOST"});
+  add("smtp.port", kind::integer,
+      [&s](const std::string& v) {
+        s.port = static_cast<std::uint16_t>(to_integer("smtp.port", v, 1, 65535));
+      },
+      {"SMTP_PORT"});
+  add("smtp.helo_name", kind::text, text(s.helo_name), {"SMTP_HELO_NAME"});
+  add("smtp.tls", kind::tls, [&s](const std::string& v) { s.tls = to_tls("smtp.tls", v); },
+      {"SMTP_TLS"});
+  add("smtp.ca_file", kind::text, text(s.ca_file));
+  add("smtp.verify_peer", kind::boolean,
+      [&s](const std::string& v) { s.verify_peer = to_bool("smtp.verify_peer", v); });
+  add("smtp.user", kind::text, text(s.user), {"SMTP_USER"});
+  add("smtp.password", kind::secret, text(s.password), {"SMTP_PASSWORD"});
+  add("smtp.password_file", kind::text, text(files["smtp.password"]), {"SMTP_PASSWORD_FILE"});
+  add("smtp.allow_plaintext_auth", kind::boolean, [&s](const std::string& v) {
+    s.allow_plaintext_auth = to_bool("smtp.allow_plaintext_auth", v);
+  });
+  add("smtp.connect_timeout_ms", kind::integer,
+      [&s](const std::string& v) { s.connect_timeout = ms("smtp.connect_timeout_ms", v); });
+  add("smtp.command_timeout_ms", kind::integer,
+      [&s](const std::string& v) { s.command_timeout = ms("smtp.command_timeout_ms", v); });
+  add("smtp.data_timeout_ms", kind::integer,
+      [&s](const std::string& v) { s.data_timeout = ms("smtp.data_timeout_ms", v); });
+  add("smtp.max_connections", kind::integer, [&s](const std::string& v) {
+    s.max_connections = static_cast<std::size_t>(to_integer("smtp.max_connections", v, 1, 10000));
+  });
+  add("smtp.max_messages_per_connection", kind::integer, [&s](const std::string& v) {
+    s.max_messages_per_connection =
+        static_cast<std::size_t>(to_integer("smtp.max_messages_per_connection", v, 1, 1000000));
+  });
+  add("smtp.idle_timeout_ms", kind::integer,
+      [&s](const std::string& v) { s.idle_timeout = ms("smtp.idle_timeout_ms", v); });
+
+  auto& d = c.store;
+  add("database.url", kind::secret, text(d.url), {"DATABASE_URL"});
+  add("database.url_file", kind::text, text(files["database.url"]), {"DATABASE_URL_FILE"});
+  add("database.batch_max", kind::integer, [&d](const std::string& v) {
+    d.batch_max = static_cast<std::size_t>(to_integer("database.batch_max", v, 1, 100000));
+  });
+  add("database.retry_interval_ms", kind::integer,
+      [&d](const std::string& v) { d.retry_interval = ms("database.retry_interval_ms", v); });
+
+  auto& l = c.limits;
+  add("limits.max_request_bytes", kind::integer, [&l](const std::string& v) {
+    l.max_request_bytes =
+        static_cast<std::size_t>(to_integer("limits.max_request_bytes", v, 1024, 64 << 20));
+  });
+  add("limits.max_body_bytes", kind::integer, [&l](const std::string& v) {
+    l.max_body_bytes =
+        static_cast<std::size_t>(to_integer("limits.max_body_bytes", v, 1, 64 << 20));
+  });
+  add("limits.max_recipients", kind::integer, [&l](const std::string& v) {
+    l.max_recipients = static_cast<std::size_t>(to_integer("limits.max_recipients", v, 1, 10000));
+  });
+
+  auto& r = c.backoff;
+  add("retry.max_attempts", kind::integer, [&r](const std::string& v) {
+    r.max_attempts = static_cast<int>(to_integer("retry.max_attempts", v, 1, 1000));
+  });
+  add("retry.initial_ms", kind::integer,
+      [&r](const std::string& v) { r.initial = ms("retry.initial_ms", v); });
+  add("retry.multiplier", kind::number,
+      [&r](const std::string& v) { r.multiplier = to_number("retry.multiplier", v); });
+  add("retry.max_delay_ms", kind::integer,
+      [&r](const std::string& v) { r.max_delay = ms("retry.max_delay_ms", v); });
+  add("retry.jitter", kind::number, [&r](const std::string& v) {
+    r.jitter = to_number("retry.jitter", v);
+    if (r.jitter > 1) throw config_error("retry.jitter: expected a fraction in [0, 1]");
+  });
+
+  auto& dv = c.delivery;
+  add("delivery.max_in_flight", kind::integer, [&dv](const std::string& v) {
+    dv.max_in_flight =
+        static_cast<std::size_t>(to_integer("delivery.max_in_flight", v, 1, 1000000));
+  });
+  add("delivery.message_id_domain", kind::text, text(dv.message_id_domain));
+  add("delivery.drain_timeout_ms", kind::integer,
+      [&dv](const std::string& v) { dv.drain_timeout = ms("delivery.drain_timeout_ms", v); });
+  add("delivery.probe_smtp_at_start", kind::boolean, [&dv](const std::string& v) {
+    dv.probe_smtp_at_start = to_bool("delivery.probe_smtp_at_start", v);
+  });
+  return b;
+}
+
+// Flattens the TOML document into "section.key" → text, rejecting unknown keys.
+std::map<std::string, std::string> flatten(const toml::table& doc,
+                                           const std::vector<binding>& known) {
+  std::map<std::string, std::string> out;
+  auto is_known = [&](const std::string& key) {
+    for (const auto& b : known)
+      if (b.key == key) return true;
+    return false;
+  };
+  for (const auto& [section, node] : doc) {
+    const auto* table = node.as_table();
+    if (!table)
+      throw config_error(std::string(section.str()) + ": expected a [" +
+                         std::string(section.str()) + "] table");
+    for (const auto& [name, value] : *table) {
+      std::string key = std::string(section.str()) + "." + std::string(name.str());
+      if (!is_known(key)) throw config_error(key + ": unknown key");
+      if (auto s = value.value_exact<std::string>())
+        out[key] = *s;
+      else if (auto i = value.value_exact<int64_t>())
+        out[key] = std::to_string(*i);
+      else if (auto f = value.value_exact<double>()) {
+        std::ostringstream os;
+        os << *f;
+        out[key] = os.str();
+      } else if (auto bo = value.value_exact<bool>())
+        out[key] = *bo ? "true" : "false";
+      else
+        throw config_error(key + ": expected a string, number or boolean");
+    }
+  }
+  return out;
+}
+
+std::string default_instance_id() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+} // namespace
+
+daemon_config load(const std::string& path, const env_lookup& env) {
+  daemon_config cfg;
+  std::map<std::string, std::string> files;
+  auto known = bindings(cfg, files);
+
+  std::map<std::string, std::string> values;
+  if (!path.empty()) {
+    try {
+      values = flatten(toml::parse_file(path), known);
+    } catch (const toml::parse_error& e) {
+      std::ostringstream os;
+      os << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+         << e.description();
+      throw config_error(os.str());
+    }
+  }
+  for (const auto& b : known) {
+    for (const auto& alias : b.aliases)
+      if (const char* v = env(alias.c_str())) values[b.key] = v;
+    if (const char* v = env(env_name(b.key).c_str())) values[b.key] = v;
+  }
+  for (const auto& b : known) {
+    auto it = values.find(b.key);
+    if (it != values.end()) b.set(it->second);
+  }
+  // Secret files win over inline values: they are how production passes secrets.
+  if (!files["smtp.password"].empty())
+    cfg.smtp.password = read_secret_file("smtp.password_file", files["smtp.password"], env);
+  if (!files["database.url"].empty())
+    cfg.store.url = read_secret_file("database.url_file", files["database.url"], env);
+
+  if (cfg.instance_id.empty()) cfg.instance_id = default_instance_id();
+  cfg.store.owner = cfg.instance_id;
+  if (cfg.kafka.brokers.empty()) throw config_error("kafka.brokers: must not be empty");
+  if (cfg.store.url.empty())
+    throw config_error("database.url: must be set (or DATABASE_URL, or database.url_file)");
+  if (cfg.smtp.host.empty()) throw config_error("smtp.host: must not be empty");
+  if (!cfg.smtp.user.empty() && cfg.smtp.password.empty())
+    throw config_error("smtp.password: smtp.user is set but no password (smtp.password, "
+                       "SMTP_PASSWORD or smtp.password_file)");
+  if (cfg.backoff.multiplier < 1.0) throw config_error("retry.multiplier: expected a number >= 1");
+  return cfg;
+}
+
+nlohmann::json describe(const daemon_config& c) {
+  auto secret = [](const std::string& s) { return s.empty() ? "" : "(set)"; };
+  const char* tls[] = {"none", "opportunistic", "required", "implicit"};
+  return {
+      {"daemon", {{"instance_id", c.instance_id}}},
+      {"log", {{"level", c.log_level}}},
+      {"kafka",
+       {{"brokers", c.kafka.brokers},
+        {"group_id", c.kafka.group_id},
+        {"group_instance_id", c.kafka.group_instance_id},
+        {"requests_topic", c.kafka.requests_topic},
+        {"status_topic", c.kafka.status_topic},
+        {"dlq_topic", c.kafka.dlq_topic},
+        {"create_topics", c.kafka.create_topics},
+        {"topic_partitions", c.kafka.topic_partitions},
+        {"session_timeout_ms", c.kafka.session_timeout.count()},
+        {"linger_ms", c.kafka.linger.count()},
+        {"commit_interval_ms", c.kafka.commit_interval.count()}}},
+      {"smtp",
+       {{"host", c.smtp.host},
+        {"port", c.smtp.port},
+        {"helo_name", c.smtp.helo_name},
+        {"tls", tls[static_cast<int>(c.smtp.tls)]},
+        {"ca_file", c.smtp.ca_file},
+        {"verify_peer", c.smtp.verify_peer},
+        {"user", c.smtp.user},
+        {"password", secret(c.smtp.password)},
+        {"allow_plaintext_auth", c.smtp.allow_plaintext_auth},
+        {"connect_timeout_ms", c.smtp.connect_timeout.count()},
+        {"command_timeout_ms", c.smtp.command_timeout.count()},
+        {"data_timeout_ms", c.smtp.data_timeout.count()},
+        {"max_connections", c.smtp.max_connections},
+        {"max_messages_per_connection", c.smtp.max_messages_per_connection},
+        {"idle_timeout_ms", c.smtp.idle_timeout.count()}}},
+      {"database",
+       {{"url", secret(c.store.url)},
+        {"batch_max", c.store.batch_max},
+        {"retry_interval_ms", c.store.retry_interval.count()}}},
+      {"limits",
+       {{"max_request_bytes", c.limits.max_request_bytes},
+        {"max_body_bytes", c.limits.max_body_bytes},
+        {"max_recipients", c.limits.max_recipients}}},
+      {"retry",
+       {{"max_attempts", c.backoff.max_attempts},
+        {"initial_ms", c.backoff.initial.count()},
+        {"multiplier", c.backoff.multiplier},
+        {"max_delay_ms", c.backoff.max_delay.count()},
+        {"jitter", c.backoff.jitter}}},
+      {"delivery",
+       {{"max_in_flight", c.delivery.max_in_flight},
+        {"message_id_domain", c.delivery.message_id_domain},
+        {"drain_timeout_ms", c.delivery.drain_timeout.count()},
+        {"probe_smtp_at_start", c.delivery.probe_smtp_at_start}}},
+  };
+}
+
+} // namespace iaposte::config

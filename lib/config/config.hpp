@@ -1,0 +1,69 @@
+// The daemon's configuration: one TOML file, every key overridable from the environment,
+// secrets from files (or systemd credentials); each component gets its own struct.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/backoff.hpp"
+#include "core/request.hpp"
+#include "smtp/client.hpp"
+#include "store/store.hpp"
+
+namespace iaposte::config {
+
+struct kafka_config {
+  std::string brokers = "127.0.0.1:9092";
+  std::string group_id = "iaposted";
+  std::string group_instance_id; // static membership when set (fast restarts)
+  std::string requests_topic = "iaposte.requests";
+  std::string status_topic = "iaposte.status";
+  std::string dlq_topic = "iaposte.dlq";
+  bool create_topics = true;
+  int topic_partitions = 4;
+  std::chrono::milliseconds session_timeout{10000};
+  std::chrono::milliseconds linger{5};
+  std::chrono::milliseconds commit_interval{1000};
+};
+
+struct delivery_config {
+  std::size_t max_in_flight = 1000;
+  std::string message_id_domain; // empty: the sender's domain
+  std::chrono::milliseconds drain_timeout{30000};
+  bool probe_smtp_at_start = true;
+};
+
+struct daemon_config {
+  std::string instance_id; // empty: <hostname>-<pid>
+  std::string log_level = "info";
+  kafka_config kafka;
+  smtp::relay_config smtp;
+  store::store_config store;
+  core::limits limits;
+  core::backoff_config backoff;
+  delivery_config delivery;
+};
+
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+using env_lookup = std::function<const char*(const char*)>;
+
+// Reads `path` (empty: defaults only), then the environment: IAPOSTE_<SECTION>_<KEY>
+// for every key (e.g. IAPOSTE_SMTP_PORT) and the usual names SMTP_SERVER, SMTP_PORT,
+// SMTP_USER, SMTP_PASSWORD, SMTP_TLS, KAFKA_BROKERS, DATABASE_URL, LOG_LEVEL. Keys ending
+// in `_file` (smtp.password_file, database.url_file) name a file holding the secret;
+// a relative name is looked up in $CREDENTIALS_DIRECTORY (systemd LoadCredential=).
+// Throws config_error naming the key and the problem; never quotes a secret.
+daemon_config load(const std::string& path, const env_lookup& env);
+
+// The effective configuration with secrets replaced by "(set)", for --check-config.
+nlohmann::json describe(const daemon_config& cfg);
+
+} // namespace iaposte::config

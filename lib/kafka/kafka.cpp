@@ -1,0 +1,395 @@
+// librdkafka wrappers: group consumer with watermark offsets and pause-based back-pressure,
+// asynchronous producer with delivery callbacks, and topic creation.
+#include "kafka/kafka.hpp"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "log/log.hpp"
+
+namespace iaposte::kafka {
+namespace {
+
+std::unique_ptr<RdKafka::Conf> make_conf(const std::string& brokers, const properties& extra) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  auto set = [&](const std::string& k, const std::string& v) {
+    std::string err;
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
+      throw std::runtime_error("kafka config " + k + ": " + err);
+  };
+  set("bootstrap.servers", brokers);
+  set("client.id", "iaposted");
+  set("socket.keepalive.enable", "true");
+  for (const auto& [k, v] : extra)
+    set(k, v);
+  return conf;
+}
+
+void set_or_throw(RdKafka::Conf& conf, const std::string& k, const std::string& v) {
+  std::string err;
+  if (conf.set(k, v, err) != RdKafka::Conf::CONF_OK)
+    throw std::runtime_error("kafka config " + k + ": " + err);
+}
+
+// Broker and client errors, as log events; librdkafka retries by itself.
+class event_logger final : public RdKafka::EventCb {
+public:
+  explicit event_logger(std::string role) : role_(std::move(role)) {}
+  void event_cb(RdKafka::Event& e) override {
+    switch (e.type()) {
+    case RdKafka::Event::EVENT_ERROR:
+      log::warn("kafka.error", {{"role", role_},
+                                {"code", RdKafka::err2str(e.err())},
+                                {"detail", e.str()},
+                                {"fatal", e.fatal()}});
+      break;
+    case RdKafka::Event::EVENT_LOG:
+      if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
+        log::warn("kafka.log", {{"role", role_}, {"facility", e.fac()}, {"detail", e.str()}});
+      break;
+    default:
+      break;
+    }
+  }
+
+private:
+  std::string role_;
+};
+
+using delivery_fn = std::function<void(std::string)>;
+
+class delivery_reporter final : public RdKafka::DeliveryReportCb {
+public:
+  void dr_cb(RdKafka::Message& m) override {
+    std::unique_ptr<delivery_fn> done(static_cast<delivery_fn*>(m.msg_opaque()));
+    if (!done) return;
+    (*done)(m.err() == RdKafka::ERR_NO_ERROR ? std::string{} : m.errstr());
+  }
+};
+
+} // namespace
+
+// ---------------------------------------------------------------- producer
+
+struct producer::impl {
+  event_logger events{"producer"};
+  delivery_reporter reports;
+  std::unique_ptr<RdKafka::Producer> handle;
+  std::atomic<bool> stopping{false};
+  std::thread poller;
+};
+
+producer::producer(producer_config cfg) : impl_(std::make_unique<impl>()) {
+  auto conf = make_conf(cfg.brokers, {});
+  set_or_throw(*conf, "enable.idempotence", "true");
+  set_or_throw(*conf, "linger.ms", std::to_string(cfg.linger.count()));
+  set_or_throw(*conf, "message.timeout.ms", std::to_string(cfg.delivery_timeout.count()));
+  set_or_throw(*conf, "queue.buffering.max.messages", "1000000");
+  for (const auto& [k, v] : cfg.extra)
+    set_or_throw(*conf, k, v);
+  std::string err;
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&impl_->events), err) !=
+          RdKafka::Conf::CONF_OK ||
+      conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&impl_->reports), err) !=
+          RdKafka::Conf::CONF_OK)
+    throw std::runtime_error("kafka producer callbacks: " + err);
+  impl_->handle.reset(RdKafka::Producer::create(conf.get(), err));
+  if (!impl_->handle) throw std::runtime_error("kafka producer: " + err);
+  impl_->poller = std::thread([p = impl_.get()] {
+    while (!p->stopping.load(std::memory_order_relaxed))
+      p->handle->poll(50);
+  });
+}
+
+producer::~producer() {
+  flush(std::chrono::milliseconds{5000});
+  impl_->stopping = true;
+  impl_->poller.join();
+  // Callbacks still pending are failed so that their owners are not left waiting.
+  impl_->handle->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+  impl_->handle->poll(0);
+}
+
+void producer::produce(const std::string& topic, std::string_view key, std::string_view payload,
+                       std::function<void(std::string)> done, const headers& hdrs) {
+  auto opaque = std::make_unique<delivery_fn>(std::move(done));
+  RdKafka::Headers* h = nullptr;
+  if (!hdrs.empty()) {
+    h = RdKafka::Headers::create();
+    for (const auto& [k, v] : hdrs)
+      h->add(k, v.data(), v.size());
+  }
+  for (int tries = 0;; ++tries) {
+    auto err =
+        impl_->handle->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                               const_cast<char*>(payload.data()), payload.size(), key.data(),
+                               key.size(), 0, h, opaque.get());
+    if (err == RdKafka::ERR_NO_ERROR) {
+      opaque.release(); // owned by the delivery report now, as are the headers
+      return;
+    }
+    // A full local queue means the broker has been away for long; the consumer is paused
+    // long before this in practice. Wait briefly rather than drop.
+    if (err == RdKafka::ERR__QUEUE_FULL && tries < 100) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+      continue;
+    }
+    delete h;
+    (*opaque)(RdKafka::err2str(err));
+    return;
+  }
+}
+
+bool producer::flush(std::chrono::milliseconds timeout) {
+  return impl_->handle->flush(static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR;
+}
+
+std::size_t producer::queued() const {
+  return static_cast<std::size_t>(impl_->handle->outq_len());
+}
+
+void producer::check_reachable(std::chrono::milliseconds timeout) {
+  RdKafka::Metadata* md = nullptr;
+  auto err = impl_->handle->metadata(true, nullptr, &md, static_cast<int>(timeout.count()));
+  delete md;
+  if (err != RdKafka::ERR_NO_ERROR)
+    throw std::runtime_error("cannot reach Kafka: " + RdKafka::err2str(err));
+}
+
+void producer::ensure_topics(const std::vector<std::string>& topics, int partitions,
+                             std::chrono::milliseconds timeout) {
+  if (topics.empty()) return;
+  rd_kafka_t* rk = impl_->handle->c_ptr();
+  char errstr[512];
+  std::vector<rd_kafka_NewTopic_t*> news;
+  for (const auto& t : topics) {
+    auto* nt = rd_kafka_NewTopic_new(t.c_str(), partitions, 1, errstr, sizeof errstr);
+    if (!nt) {
+      for (auto* n : news)
+        rd_kafka_NewTopic_destroy(n);
+      throw std::runtime_error("topic " + t + ": " + errstr);
+    }
+    news.push_back(nt);
+  }
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), errstr,
+                                              sizeof errstr);
+  rd_kafka_CreateTopics(rk, news.data(), news.size(), opts, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
+  std::string failure;
+  if (!ev) {
+    failure = "timed out creating topics";
+  } else if (rd_kafka_event_error(ev)) {
+    failure = rd_kafka_event_error_string(ev);
+  } else {
+    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n; ++i) {
+      auto code = rd_kafka_topic_result_error(results[i]);
+      if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        failure += std::string(rd_kafka_topic_result_name(results[i])) + ": " +
+                   rd_kafka_err2str(code) + "; ";
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_queue_destroy(q);
+  for (auto* n : news)
+    rd_kafka_NewTopic_destroy(n);
+  if (!failure.empty()) throw std::runtime_error("cannot create Kafka topics: " + failure);
+}
+
+// ---------------------------------------------------------------- consumer
+
+namespace {
+
+// Per partition: offsets handed out and not done yet, and the next offset to hand out.
+struct partition_marks {
+  std::set<std::int64_t> in_flight;
+  std::int64_t next = -1;
+  std::int64_t stored = -1;
+};
+
+} // namespace
+
+struct consumer::impl final : RdKafka::RebalanceCb {
+  consumer_config cfg;
+  event_logger events{"consumer"};
+  std::unique_ptr<RdKafka::KafkaConsumer> handle;
+  std::thread poller;
+  std::atomic<bool> stopping{false}, intake_stopped{false}, is_paused{false};
+  std::atomic<std::size_t> in_flight{0};
+
+  std::mutex mu; // guards marks and generation
+  std::map<std::pair<std::string, std::int32_t>, partition_marks> marks;
+  std::uint64_t generation = 1;
+
+  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& parts) override {
+    nlohmann::json names = nlohmann::json::array();
+    for (auto* p : parts)
+      names.push_back(p->topic() + "/" + std::to_string(p->partition()));
+    {
+      // Work still in flight on revoked partitions finishes, but its offsets are no
+      // longer ours to store: the next owner re-reads from the committed offset and the
+      // PostgreSQL claim stops a second send.
+      std::lock_guard lock(mu);
+      ++generation;
+      marks.clear();
+    }
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      log::info("kafka.assigned", {{"partitions", names}});
+      c->assign(parts);
+      if (is_paused.load()) c->pause(parts);
+    } else {
+      log::info("kafka.revoked", {{"partitions", names}});
+      c->unassign();
+    }
+  }
+
+  void set_paused(bool pause) {
+    std::vector<RdKafka::TopicPartition*> parts;
+    if (handle->assignment(parts) != RdKafka::ERR_NO_ERROR) return;
+    if (pause)
+      handle->pause(parts);
+    else
+      handle->resume(parts);
+    RdKafka::TopicPartition::destroy(parts);
+    is_paused = pause;
+    log::info(pause ? "kafka.paused" : "kafka.resumed", {{"in_flight", in_flight.load()}});
+  }
+
+  // Called with the message taken from librdkafka; records it as in flight.
+  message take(RdKafka::Message& m) {
+    message out;
+    out.topic = m.topic_name();
+    out.partition = m.partition();
+    out.offset = m.offset();
+    if (m.key()) out.key = *m.key();
+    out.payload.assign(static_cast<const char*>(m.payload()), m.len());
+    if (auto* h = m.headers()) {
+      for (const auto& hd : h->get_all())
+        out.hdrs.emplace_back(hd.key(),
+                              std::string(static_cast<const char*>(hd.value()), hd.value_size()));
+    }
+    if (cfg.manual_offsets) {
+      std::lock_guard lock(mu);
+      out.generation = generation;
+      auto& pm = marks[{out.topic, out.partition}];
+      pm.in_flight.insert(out.offset);
+      pm.next = std::max(pm.next, out.offset + 1);
+      in_flight.fetch_add(1);
+    }
+    return out;
+  }
+
+  void done(const message& m) {
+    if (!cfg.manual_offsets) return;
+    in_flight.fetch_sub(1);
+    std::lock_guard lock(mu);
+    if (m.generation != generation) return;
+    auto it = marks.find({m.topic, m.partition});
+    if (it == marks.end()) return;
+    auto& pm = it->second;
+    pm.in_flight.erase(m.offset);
+    std::int64_t watermark = pm.in_flight.empty() ? pm.next : *pm.in_flight.begin();
+    if (watermark <= pm.stored) return;
+    std::vector<RdKafka::TopicPartition*> tp{
+        RdKafka::TopicPartition::create(m.topic, m.partition, watermark)};
+    auto err = handle->offsets_store(tp);
+    RdKafka::TopicPartition::destroy(tp);
+    if (err == RdKafka::ERR_NO_ERROR) pm.stored = watermark;
+  }
+};
+
+consumer::consumer(consumer_config cfg) : impl_(std::make_unique<impl>()) {
+  impl_->cfg = std::move(cfg);
+  const auto& c = impl_->cfg;
+  auto conf = make_conf(c.brokers, {});
+  set_or_throw(*conf, "group.id", c.group_id);
+  set_or_throw(*conf, "auto.offset.reset", c.offset_reset);
+  set_or_throw(*conf, "enable.partition.eof", "false");
+  if (c.manual_offsets) {
+    set_or_throw(*conf, "enable.auto.commit", "true");
+    set_or_throw(*conf, "enable.auto.offset.store", "false");
+    set_or_throw(*conf, "auto.commit.interval.ms", std::to_string(c.commit_interval.count()));
+  }
+  for (const auto& [k, v] : c.extra)
+    set_or_throw(*conf, k, v);
+  std::string err;
+  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&impl_->events), err) !=
+          RdKafka::Conf::CONF_OK ||
+      conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(impl_.get()), err) !=
+          RdKafka::Conf::CONF_OK)
+    throw std::runtime_error("kafka consumer callbacks: " + err);
+  impl_->handle.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!impl_->handle) throw std::runtime_error("kafka consumer: " + err);
+  auto sub = impl_->handle->subscribe(c.topics);
+  if (sub != RdKafka::ERR_NO_ERROR)
+    throw std::runtime_error("kafka subscribe: " + RdKafka::err2str(sub));
+}
+
+consumer::~consumer() {
+  close();
+}
+
+void consumer::start(std::function<void(message)> on_message) {
+  impl_->poller = std::thread([p = impl_.get(), on_message = std::move(on_message)] {
+    const std::size_t high = p->cfg.max_in_flight;
+    const std::size_t low = high - high / 4;
+    while (!p->stopping.load()) {
+      std::size_t n = p->in_flight.load();
+      if (!p->is_paused && (n >= high || p->intake_stopped)) p->set_paused(true);
+      if (p->is_paused && n <= low && !p->intake_stopped) p->set_paused(false);
+      std::unique_ptr<RdKafka::Message> m(p->handle->consume(100));
+      if (!m) continue;
+      if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) continue;
+      if (m->err() != RdKafka::ERR_NO_ERROR) {
+        log::warn("kafka.consume_error", {{"detail", m->errstr()}});
+        continue;
+      }
+      if (p->intake_stopped) continue; // not marked: redelivered after restart
+      on_message(p->take(*m));
+    }
+  });
+}
+
+bool consumer::poll_one(message& out, std::chrono::milliseconds timeout) {
+  std::unique_ptr<RdKafka::Message> m(impl_->handle->consume(static_cast<int>(timeout.count())));
+  if (!m || m->err() != RdKafka::ERR_NO_ERROR) return false;
+  out = impl_->take(*m);
+  return true;
+}
+
+void consumer::done(const message& m) {
+  impl_->done(m);
+}
+
+void consumer::stop_intake() {
+  impl_->intake_stopped = true;
+}
+
+void consumer::close() {
+  if (!impl_->handle) return;
+  impl_->stopping = true;
+  if (impl_->poller.joinable()) impl_->poller.join();
+  impl_->handle->close(); // commits the stored offsets, leaves the group
+  impl_->handle.reset();
+}
+
+std::size_t consumer::in_flight() const {
+  return impl_->in_flight.load();
+}
+bool consumer::paused() const {
+  return impl_->is_paused.load();
+}
+
+} // namespace iaposte::kafka

@@ -1,0 +1,115 @@
+// Kafka intake and output: a group consumer with watermark offset storing and pause-based
+// back-pressure, an asynchronous batched producer, and topic creation.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace iaposte::kafka {
+
+// librdkafka properties beyond the ones we set, e.g. {"security.protocol", "ssl"}.
+using properties = std::map<std::string, std::string>;
+using headers = std::vector<std::pair<std::string, std::string>>;
+
+struct message {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::uint64_t generation = 0; // assignment generation, echoed back in consumer::done()
+  std::string key;
+  std::string payload;
+  headers hdrs;
+};
+
+struct producer_config {
+  std::string brokers;
+  std::chrono::milliseconds linger{5};
+  std::chrono::milliseconds delivery_timeout{300000}; // librdkafka message.timeout.ms
+  properties extra;
+};
+
+class producer {
+public:
+  explicit producer(producer_config cfg); // throws std::runtime_error on bad config
+  ~producer();                            // flushes for at most 5 s
+  producer(const producer&) = delete;
+  producer& operator=(const producer&) = delete;
+
+  // Queues one message; `done` runs on the producer's delivery thread with an empty
+  // string on broker acknowledgement or the error text. Copies key/payload.
+  void produce(const std::string& topic, std::string_view key, std::string_view payload,
+               std::function<void(std::string error)> done, const headers& hdrs = {});
+
+  // Waits until every queued message is acknowledged or failed; false on timeout.
+  bool flush(std::chrono::milliseconds timeout);
+
+  // Fetches cluster metadata; throws std::runtime_error("cannot reach Kafka at ...") on timeout.
+  void check_reachable(std::chrono::milliseconds timeout);
+
+  // Creates the topics that do not exist yet (already existing ones are fine).
+  void ensure_topics(const std::vector<std::string>& topics, int partitions,
+                     std::chrono::milliseconds timeout);
+
+  std::size_t queued() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+struct consumer_config {
+  std::string brokers;
+  std::string group_id;
+  std::vector<std::string> topics;
+  // Daemon mode: offsets are stored only through done() (watermark) and committed
+  // in the background every commit_interval; never automatically on delivery.
+  bool manual_offsets = true;
+  std::string offset_reset = "earliest";
+  std::size_t max_in_flight = 1000; // pause the assignment at this many undone messages
+  std::chrono::milliseconds commit_interval{1000};
+  properties extra;
+};
+
+class consumer {
+public:
+  explicit consumer(consumer_config cfg); // throws std::runtime_error on bad config
+  ~consumer();
+  consumer(const consumer&) = delete;
+  consumer& operator=(const consumer&) = delete;
+
+  // Starts the poll thread; `on_message` runs on it for each message (keep it short:
+  // hand the message to another executor).
+  void start(std::function<void(message)> on_message);
+
+  // Polls once on the caller's thread (for tools that do not want a thread).
+  // Returns false on timeout.
+  bool poll_one(message& out, std::chrono::milliseconds timeout);
+
+  // The message is finished (its outcome is durable): the partition's stored offset
+  // advances to the lowest offset still in flight (or last done + 1). Thread-safe.
+  void done(const message& m);
+
+  // Stops delivering new messages to on_message (messages fetched later are dropped
+  // from memory and will be redelivered after a restart).
+  void stop_intake();
+
+  // Stops the poll thread, commits the stored offsets and leaves the group.
+  void close();
+
+  std::size_t in_flight() const;
+  bool paused() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace iaposte::kafka

@@ -1,0 +1,120 @@
+// Configuration loading: TOML, environment overrides, secret files, clear errors.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "config/config.hpp"
+
+using namespace iaposte;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct fake_env {
+  std::map<std::string, std::string> vars;
+  config::env_lookup lookup() const {
+    return [this](const char* n) -> const char* {
+      auto it = vars.find(n);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  }
+};
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  auto path = fs::temp_directory_path() / ("iaposte-config-test-" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+std::string error_of(const std::string& path, const fake_env& env) {
+  try {
+    config::load(path, env.lookup());
+  } catch (const config::config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+} // namespace
+
+TEST_CASE("the example configuration loads with a database URL from the environment") {
+  fake_env env{{{"DATABASE_URL", "postgresql://iaposte@127.0.0.1:5432/iaposte"}}};
+  auto cfg = config::load(IAPOSTE_TEST_DATA "/../../config/iaposted.toml", env.lookup());
+  CHECK(cfg.kafka.requests_topic == "iaposte.requests");
+  CHECK(cfg.smtp.port == 25);
+  CHECK(cfg.backoff.max_attempts == 5);
+  CHECK(cfg.store.url == "postgresql://iaposte@127.0.0.1:5432/iaposte");
+  CHECK(!cfg.instance_id.empty());
+  CHECK(cfg.store.owner == cfg.instance_id);
+}
+
+TEST_CASE("environment variables override the file, well-known names and IAPOSTE_ names") {
+  auto path = write_temp("override.toml", "[smtp]\nhost = \"relay.example.org\"\nport = 25\n");
+  fake_env env{{{"DATABASE_URL", "postgresql://x@h/db"},
+                {"SMTP_PORT", "587"},
+                {"SMTP_TLS", "required"},
+                {"IAPOSTE_RETRY_MAX_ATTEMPTS", "9"},
+                {"IAPOSTE_KAFKA_CREATE_TOPICS", "false"}}};
+  auto cfg = config::load(path, env.lookup());
+  CHECK(cfg.smtp.host == "relay.example.org");
+  CHECK(cfg.smtp.port == 587);
+  CHECK(cfg.smtp.tls == smtp::tls_mode::required);
+  CHECK(cfg.backoff.max_attempts == 9);
+  CHECK_FALSE(cfg.kafka.create_topics);
+}
+
+TEST_CASE("secrets come from files, relative names from $CREDENTIALS_DIRECTORY") {
+  auto dir = fs::temp_directory_path() / "iaposte-config-creds";
+  fs::create_directories(dir);
+  std::ofstream(dir / "smtp-password") << "s3cret\n";
+  std::ofstream(dir / "db") << "postgresql://iaposte:pw@db/iaposte\n";
+  fake_env env{{{"CREDENTIALS_DIRECTORY", dir.string()},
+                {"SMTP_USER", "robot"},
+                {"SMTP_PASSWORD_FILE", "smtp-password"},
+                {"DATABASE_URL_FILE", (dir / "db").string()}}};
+  auto cfg = config::load("", env.lookup());
+  CHECK(cfg.smtp.password == "s3cret");
+  CHECK(cfg.store.url == "postgresql://iaposte:pw@db/iaposte");
+  auto shown = config::describe(cfg).dump();
+  CHECK(shown.find("s3cret") == std::string::npos);
+  CHECK(shown.find(":pw@") == std::string::npos);
+}
+
+TEST_CASE("bad values are refused with the key named and no secret quoted") {
+  fake_env env{{{"DATABASE_URL", "postgresql://x@h/db"}}};
+  SUBCASE("unknown key") {
+    CHECK(error_of(write_temp("unknown.toml", "[smtp]\nhots = \"x\"\n"), env) ==
+          "smtp.hots: unknown key");
+  }
+  SUBCASE("wrong type") {
+    CHECK(error_of(write_temp("type.toml", "[smtp]\nport = \"abc\"\n"), env).find("smtp.port") ==
+          0);
+  }
+  SUBCASE("out of range") {
+    env.vars["SMTP_PORT"] = "70000";
+    CHECK(error_of("", env).find("smtp.port") == 0);
+  }
+  SUBCASE("bad tls mode") {
+    env.vars["SMTP_TLS"] = "maybe";
+    CHECK(error_of("", env).find("smtp.tls") == 0);
+  }
+  SUBCASE("syntax error names the line") {
+    CHECK(error_of(write_temp("syntax.toml", "[smtp\nport = 1\n"), env).find(":1:") !=
+          std::string::npos);
+  }
+  SUBCASE("user without password") {
+    env.vars["SMTP_USER"] = "robot";
+    CHECK(error_of("", env).find("smtp.password") == 0);
+  }
+  SUBCASE("missing database url") {
+    fake_env empty;
+    CHECK(error_of("", empty).find("database.url") == 0);
+  }
+  SUBCASE("unreadable secret file") {
+    env.vars["SMTP_PASSWORD_FILE"] = "/nonexistent/pw";
+    CHECK(error_of("", env) == "smtp.password_file: cannot read /nonexistent/pw");
+  }
+}
