@@ -1,0 +1,343 @@
+// One coroutine per request: validate, render, claim, compose, deliver with backoff,
+// then record and publish the outcome before the offset may be committed.
+#include "worker/worker.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "core/status.hpp"
+#include "log/log.hpp"
+#include "mime/compose.hpp"
+#include "render/render.hpp"
+#include "smtp/client.hpp"
+#include "store/store.hpp"
+#include "worker/bridge.hpp"
+
+namespace iaposte::worker {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using namespace asio::experimental::awaitable_operators;
+using core::status;
+
+struct worker::impl : std::enable_shared_from_this<impl> {
+  asio::any_io_executor ex;
+  worker_config cfg;
+  kafka::producer& producer;
+  store::store& db;
+  smtp::client& smtp;
+  std::function<void(const kafka::message&)> finished;
+
+  std::atomic<std::size_t> active{0};
+  bool stopping = false;                  // executor thread only
+  std::set<asio::steady_timer*> sleepers; // executor thread only
+  counters stats;                         // executor thread only
+  std::mt19937_64 rng{std::random_device{}()};
+
+  impl(asio::any_io_executor e, worker_config c, kafka::producer& p, store::store& s,
+       smtp::client& m, std::function<void(const kafka::message&)> f)
+      : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)) {}
+
+  // Waits `d`; false when the worker is stopping (the request is left for redelivery).
+  awaitable<bool> sleep(std::chrono::milliseconds d) {
+    if (stopping) co_return false;
+    asio::steady_timer timer(ex, d);
+    sleepers.insert(&timer);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    sleepers.erase(&timer);
+    co_return !stopping;
+  }
+
+  awaitable<bool> record(const core::status_event& ev) {
+    // The record lives in this frame; the callable captures only pointers. GCC 12 copies a
+    // closure passed by value into a coroutine bitwise, so a closure owning a std::string
+    // would hand the store a string pointing into this frame (seen under ASan).
+    store::event_record rec{ev.tenant,  ev.request_id,      ev.status,
+                            ev.attempt, ev.message_id,      ev.smtp,
+                            ev.reason,  ev.next_attempt_at, ev.timestamp};
+    co_return co_await await_callback<bool>(
+        [this, r = &rec](auto done) { db.record(std::move(*r), [done] { done(true); }); });
+  }
+
+  // Produces until the broker acknowledges; false only when stopping.
+  awaitable<bool> produce(const std::string& topic, const std::string& key,
+                          const std::string& payload, kafka::headers hdrs = {}) {
+    for (;;) {
+      std::string err = co_await await_callback<std::string>(
+          [&](auto done) { producer.produce(topic, key, payload, std::move(done), hdrs); });
+      if (err.empty()) co_return true;
+      log::warn("kafka.produce_failed", {{"request_id", key}, {"topic", topic}, {"error", err}});
+      if (!co_await sleep(std::chrono::milliseconds{1000})) co_return false;
+    }
+  }
+
+  awaitable<bool> publish(const core::status_event& ev) {
+    co_return co_await produce(cfg.status_topic, ev.request_id, core::to_json(ev).dump());
+  }
+
+  // Durable outcome: recorded in PostgreSQL and acknowledged by the broker, in parallel.
+  awaitable<bool> settle(const core::status_event& ev) {
+    auto [recorded, published] = co_await (record(ev) && publish(ev));
+    co_return recorded&& published;
+  }
+
+  // A transition that does not gate the commit (accepted, deferred): fire and forget,
+  // ordered behind earlier ones in both the store queue and the producer's partition.
+  void note(core::status_event ev) {
+    asio::co_spawn(
+        ex,
+        [self = shared_from_this(), ev = std::move(ev)]() -> awaitable<void> {
+          co_await (self->record(ev) && self->publish(ev));
+        },
+        asio::detached);
+  }
+
+  void count(status s) {
+    switch (s) {
+    case status::sent:
+      ++stats.sent;
+      break;
+    case status::deferred:
+      ++stats.deferred;
+      break;
+    case status::bounced:
+      ++stats.bounced;
+      break;
+    case status::failed:
+      ++stats.failed;
+      break;
+    case status::rejected:
+      ++stats.rejected;
+      break;
+    case status::duplicate:
+      ++stats.duplicate;
+      break;
+    case status::accepted:
+      break;
+    }
+  }
+
+  awaitable<void> reject(const kafka::message& m, std::string request_id, std::string tenant,
+                         nlohmann::json metadata, const std::string& reason) {
+    if (request_id.empty())
+      request_id =
+          "kafka:" + m.topic + ":" + std::to_string(m.partition) + ":" + std::to_string(m.offset);
+    if (tenant.empty()) tenant = "_unknown";
+    core::status_event ev;
+    ev.request_id = std::move(request_id);
+    ev.tenant = std::move(tenant);
+    ev.status = status::rejected;
+    ev.reason = reason;
+    ev.metadata = std::move(metadata);
+    log::warn("request.rejected", {{"request_id", ev.request_id},
+                                   {"tenant", ev.tenant},
+                                   {"reason", reason},
+                                   {"source", m.topic + "/" + std::to_string(m.partition) + "@" +
+                                                  std::to_string(m.offset)}});
+    kafka::headers hdrs{{"iaposte-reason", reason},
+                        {"iaposte-source-topic", m.topic},
+                        {"iaposte-source-partition", std::to_string(m.partition)},
+                        {"iaposte-source-offset", std::to_string(m.offset)}};
+    auto [settled, copied] =
+        co_await (settle(ev) && produce(cfg.dlq_topic, ev.request_id, m.payload, std::move(hdrs)));
+    if (settled && copied) {
+      count(status::rejected);
+      finished(m);
+    }
+  }
+
+  awaitable<void> handle(kafka::message m) {
+    ++stats.received;
+    auto parsed = core::parse_request(m.payload, cfg.limits);
+    if (!parsed.ok()) {
+      co_await reject(m, parsed.request_id, parsed.tenant, parsed.metadata, parsed.error);
+      co_return;
+    }
+    core::request& req = *parsed.value;
+
+    std::vector<std::string> missing;
+    mime::content content{render::substitute(req.subject, req.variables, missing),
+                          render::substitute(req.text, req.variables, missing),
+                          render::substitute_html(req.html, req.variables, missing)};
+    std::string problem;
+    if (!missing.empty()) {
+      problem = "unresolved variables:";
+      for (const auto& name : missing)
+        problem += " {" + name + "}";
+    } else if (!core::header_safe(content.subject)) {
+      problem = "subject contains CR or LF after substitution";
+    } else if (content.subject.size() + content.text.size() + content.html.size() >
+               cfg.limits.max_body_bytes) {
+      problem = "body too large after substitution";
+    } else if (req.send_at && *req.send_at > core::clock::now() + cfg.max_schedule_wait) {
+      problem = "send_at more than " + std::to_string(cfg.max_schedule_wait.count()) +
+                " s ahead is not supported yet";
+    }
+    if (!problem.empty()) {
+      co_await reject(m, req.request_id, req.tenant, req.metadata, problem);
+      co_return;
+    }
+
+    std::string domain = cfg.message_id_domain;
+    if (domain.empty()) domain = req.from.email.substr(req.from.email.rfind('@') + 1);
+    const std::string message_id = mime::make_message_id(req.tenant, req.request_id, domain);
+
+    auto event = [&](status s, int attempt) {
+      core::status_event ev;
+      ev.request_id = req.request_id;
+      ev.tenant = req.tenant;
+      ev.status = s;
+      ev.attempt = attempt;
+      ev.message_id = message_id;
+      ev.metadata = req.metadata;
+      return ev;
+    };
+
+    store::claim_request claim_req{req.tenant,
+                                   req.request_id,
+                                   message_id,
+                                   req.from.email,
+                                   content.subject,
+                                   static_cast<int>(req.envelope_recipients().size()),
+                                   m.topic + "/" + std::to_string(m.partition) + "@" +
+                                       std::to_string(m.offset)};
+    auto claim = co_await await_callback<store::claim_result>(
+        [&](auto done) { db.claim(std::move(claim_req), std::move(done)); });
+
+    if (claim.kind == store::claim_result::kind::terminal) {
+      auto ev = event(status::duplicate, claim.attempts);
+      ev.reason = "already " + claim.state;
+      log::info("request.duplicate",
+                {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
+      if (co_await settle(ev)) {
+        count(status::duplicate);
+        finished(m);
+      }
+      co_return;
+    }
+    if (claim.kind == store::claim_result::kind::fresh) note(event(status::accepted, 0));
+
+    if (req.send_at) {
+      auto wait =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*req.send_at - core::clock::now());
+      if (wait.count() > 0 && !co_await sleep(wait)) co_return;
+    }
+
+    const std::string message = mime::compose(req, content, message_id, core::clock::now());
+    const smtp::envelope env{req.from.email, req.envelope_recipients()};
+
+    int attempt = claim.attempts;
+    core::status_event final_ev;
+    for (;;) {
+      ++attempt;
+      smtp::outcome out = co_await smtp.send(env, message);
+      nlohmann::json fields{{"request_id", req.request_id},
+                            {"tenant", req.tenant},
+                            {"attempt", attempt},
+                            {"smtp.code", out.last.code},
+                            {"smtp.enhanced", out.last.enhanced}};
+      if (!out.error.empty()) fields["error"] = out.error;
+      core::smtp_reply_info reply{out.last.code, out.last.enhanced, out.last.text()};
+      if (out.kind == smtp::outcome_kind::sent) {
+        final_ev = event(status::sent, attempt);
+        final_ev.smtp = reply;
+        log::info("request.sent", std::move(fields));
+        break;
+      }
+      std::string why = out.error.empty() ? reply.text : out.error;
+      if (out.kind == smtp::outcome_kind::permanent) {
+        final_ev = event(status::bounced, attempt);
+        final_ev.smtp = reply;
+        final_ev.reason = why;
+        log::warn("request.bounced", std::move(fields));
+        break;
+      }
+      auto delay = core::backoff_delay(cfg.backoff, attempt,
+                                       std::uniform_real_distribution<double>(0, 1)(rng));
+      auto next = core::clock::now() + delay;
+      bool expired = req.expires_at && next > *req.expires_at;
+      if (attempt >= cfg.backoff.max_attempts || expired) {
+        final_ev = event(status::failed, attempt);
+        final_ev.smtp = reply;
+        final_ev.reason =
+            (expired ? "expired; last error: "
+                     : "gave up after " + std::to_string(attempt) + " attempts; last error: ") +
+            why;
+        log::warn("request.failed", std::move(fields));
+        break;
+      }
+      auto ev = event(status::deferred, attempt);
+      ev.smtp = reply;
+      ev.reason = why;
+      ev.next_attempt_at = next;
+      fields["delay_ms"] = delay.count();
+      log::info("request.deferred", std::move(fields));
+      count(status::deferred);
+      note(std::move(ev));
+      if (!co_await sleep(delay)) co_return; // stopping: redelivered and resumed later
+    }
+    if (co_await settle(final_ev)) {
+      count(final_ev.status);
+      finished(m);
+    }
+  }
+};
+
+worker::worker(asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
+               store::store& store, smtp::client& smtp,
+               std::function<void(const kafka::message&)> finished)
+    : impl_(std::make_shared<impl>(std::move(ex), std::move(cfg), producer, store, smtp,
+                                   std::move(finished))) {}
+
+worker::~worker() = default;
+
+void worker::submit(kafka::message m) {
+  impl_->active.fetch_add(1);
+  asio::co_spawn(
+      impl_->ex,
+      [self = impl_, m = std::move(m)]() mutable -> awaitable<void> {
+        co_await self->handle(std::move(m));
+      },
+      [self = impl_](std::exception_ptr e) {
+        self->active.fetch_sub(1);
+        if (!e) return;
+        // A bug, not an input problem: leave the offset uncommitted and say so loudly.
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::error("worker.bug", {{"error", ex.what()}});
+        }
+      });
+}
+
+awaitable<void> worker::drain(std::chrono::milliseconds deadline) {
+  auto& s = *impl_;
+  s.stopping = true;
+  for (auto* t : s.sleepers)
+    t->cancel();
+  auto until = std::chrono::steady_clock::now() + deadline;
+  asio::steady_timer tick(s.ex);
+  while (s.active.load() > 0 && std::chrono::steady_clock::now() < until) {
+    tick.expires_after(std::chrono::milliseconds{20});
+    co_await tick.async_wait(asio::use_awaitable);
+  }
+  if (s.active.load() > 0) log::warn("worker.drain_timeout", {{"still_active", s.active.load()}});
+}
+
+std::size_t worker::active() const {
+  return impl_->active.load();
+}
+counters worker::stats() const {
+  return impl_->stats;
+}
+
+} // namespace iaposte::worker
