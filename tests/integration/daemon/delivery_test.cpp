@@ -1,0 +1,171 @@
+// End to end through the real stack: Kafka → iaposted → SMTP capture (aiosmtpd) →
+// PostgreSQL history → status events.
+#include <doctest/doctest.h>
+
+#include <ctime>
+#include <set>
+
+#include "core/request.hpp"
+#include "harness.hpp"
+#include "mime/compose.hpp"
+#include "render/render.hpp"
+#include "store/store.hpp"
+
+using namespace iaposte;
+using namespace iaposte::testing;
+
+namespace {
+
+json french_request(const std::string& id, const std::string& tenant, const std::string& to,
+                    const std::string& nom, const std::string& entreprise) {
+  return {{"request_id", id},
+          {"tenant", tenant},
+          {"from", {{"email", "contact@iaposte.test"}, {"name", "Équipe Relations Clients"}}},
+          {"to", json::array({{{"email", to}, {"name", nom}}})},
+          {"subject", "Bonjour {nom}, votre proposition pour {entreprise}"},
+          {"text", "Bonjour {nom},\n\nVoici la proposition préparée pour {entreprise} : "
+                   "réception prévue à 9 h, déjà validée.\n\nÀ bientôt,\nL'équipe"},
+          {"html", "<p>Bonjour <b>{nom}</b>,</p><p>Voici la proposition pour {entreprise}.</p>"},
+          {"variables", {{"nom", nom}, {"entreprise", entreprise}}},
+          {"metadata", {{"campaign", "essai"}}}};
+}
+
+// Parses "Wed, 25 Nov 2026 17:09:24 +0000" from the captured Date header.
+core::clock::time_point captured_date(const std::string& message) {
+  auto p = message.find("Date: ");
+  REQUIRE(p != std::string::npos);
+  std::string value = message.substr(p + 6, message.find("\r\n", p) - p - 6);
+  std::tm tm{};
+  REQUIRE(strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) != nullptr);
+  return core::clock::from_time_t(timegm(&tm));
+}
+
+// What the daemon should have sent for this request, composed again with the captured Date.
+std::string expected_message(const json& request, const std::string& captured) {
+  auto parsed = core::parse_request(request.dump(), core::limits{});
+  REQUIRE(parsed.ok());
+  const auto& r = *parsed.value;
+  std::vector<std::string> missing;
+  mime::content c{render::substitute(r.subject, r.variables, missing),
+                  render::substitute(r.text, r.variables, missing),
+                  render::substitute_html(r.html, r.variables, missing)};
+  REQUIRE(missing.empty());
+  auto id = mime::make_message_id(r.tenant, r.request_id, "iaposte.test");
+  return mime::compose(r, c, id, captured_date(captured));
+}
+
+bool all_terminal(const std::vector<kafka::message>& seen, std::size_t n) {
+  std::set<std::string> done;
+  for (const auto& m : seen) {
+    auto e = json::parse(m.payload, nullptr, false);
+    auto s = e.value("status", "");
+    if (s == "sent" || s == "bounced" || s == "failed" || s == "rejected" || s == "duplicate")
+      done.insert(e.value("request_id", ""));
+  }
+  return done.size() >= n;
+}
+
+} // namespace
+
+TEST_CASE("ten French requests are sent through aiosmtpd, byte-exact, with history in "
+          "PostgreSQL") {
+  scenario sc("ten");
+  daemon_process daemon(sc.env);
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+
+  const std::string tenant = unique("acme");
+  std::vector<json> requests;
+  const char* noms[] = {"Hélène", "François", "Zoé", "Jérôme", "Anaïs",
+                        "Cécile", "Noël",     "Léa", "Loïc",   "Maëlle"};
+  for (int i = 0; i < 10; ++i)
+    requests.push_back(french_request(sc.name + "-" + std::to_string(i), tenant,
+                                      "client" + std::to_string(i) + "@exemple.fr", noms[i],
+                                      "Société Générale d'Études n°" + std::to_string(i)));
+  produce(sc.requests, requests);
+
+  topic_reader status(sc.status);
+  status.until([](const auto& seen) { return all_terminal(seen, 10); }, 60s);
+  auto by_id = statuses_by_request(status.events());
+  store::store_config sc_db;
+  sc_db.url = stack_value("DATABASE_URL");
+  store::store db(sc_db);
+  for (const auto& r : requests) {
+    std::string id = r["request_id"];
+    CAPTURE(id);
+    REQUIRE(by_id[id] == std::vector<std::string>{"accepted", "sent"});
+    auto copies = captured(id);
+    REQUIRE(copies.size() == 1);
+    CHECK(copies[0] == expected_message(r, copies[0]));
+    auto row = db.find(tenant, id);
+    REQUIRE(row.has_value());
+    CHECK(row->state == "sent");
+    CHECK(row->attempts == 1);
+    CHECK(db.history(tenant, id).size() == 2);
+  }
+  for (const auto& e : status.events()) {
+    CHECK(e["metadata"]["campaign"] == "essai");
+    if (e["status"] == "sent") {
+      CHECK(e["smtp"]["code"] == 250);
+      CHECK(e["message_id"].get<std::string>().find("@iaposte.test>") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("a 4xx at RCPT is deferred with backoff, then sent") {
+  scenario sc("tempfail");
+  daemon_process daemon(sc.env);
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+  // The capture server answers 451 to this recipient the first two times it sees it.
+  std::string rcpt = unique("tempfail2") + "@exemple.fr";
+  auto req = french_request(sc.name + "-1", "acme", rcpt, "Hélène", "Exemple");
+  produce(sc.requests, {req});
+  topic_reader status(sc.status);
+  status.until([](const auto& seen) { return all_terminal(seen, 1); }, 60s);
+  auto events = status.events();
+  std::vector<std::string> got;
+  for (const auto& e : events)
+    got.push_back(e["status"]);
+  REQUIRE(got == std::vector<std::string>{"accepted", "deferred", "deferred", "sent"});
+  CHECK(events[1]["smtp"]["code"] == 451);
+  CHECK(events[1]["attempt"] == 1);
+  CHECK(events[1].contains("next_attempt_at"));
+  CHECK(events[3]["attempt"] == 3);
+  CHECK(captured(req["request_id"]).size() == 1);
+}
+
+TEST_CASE("a 5xx at RCPT is bounced with its enhanced status code, not retried") {
+  scenario sc("bounce");
+  daemon_process daemon(sc.env);
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+  std::string rcpt = unique("bounce") + "@exemple.fr";
+  auto req = french_request(sc.name + "-1", "acme", rcpt, "Zoé", "Exemple");
+  produce(sc.requests, {req});
+  topic_reader status(sc.status);
+  status.until([](const auto& seen) { return all_terminal(seen, 1); }, 60s);
+  auto events = status.events();
+  REQUIRE(events.size() == 2);
+  CHECK(events[1]["status"] == "bounced");
+  CHECK(events[1]["attempt"] == 1);
+  CHECK(events[1]["smtp"]["code"] == 550);
+  CHECK(events[1]["smtp"]["enhanced"] == "5.1.1");
+  CHECK(captured(req["request_id"]).empty());
+}
+
+TEST_CASE("exhausted retries end as failed with the last reply") {
+  scenario sc("exhaust");
+  sc.env["IAPOSTE_RETRY_MAX_ATTEMPTS"] = "2";
+  daemon_process daemon(sc.env);
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+  std::string rcpt = unique("tempfail9") + "@exemple.fr";
+  produce(sc.requests, {french_request(sc.name + "-1", "acme", rcpt, "Léa", "Exemple")});
+  topic_reader status(sc.status);
+  status.until([](const auto& seen) { return all_terminal(seen, 1); }, 60s);
+  std::vector<std::string> got;
+  for (const auto& e : status.events())
+    got.push_back(e["status"]);
+  REQUIRE(got == std::vector<std::string>{"accepted", "deferred", "failed"});
+  auto last = status.events().back();
+  CHECK(last["attempt"] == 2);
+  CHECK(last["smtp"]["code"] == 451);
+  CHECK(last["reason"].get<std::string>().find("gave up after 2 attempts") != std::string::npos);
+}

@@ -1,0 +1,300 @@
+// The integration harness: stack file, process control, Kafka helpers, maildir reading.
+#include "harness.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace iaposte::testing {
+namespace fs = std::filesystem;
+
+std::map<std::string, std::string> stack() {
+  static const std::map<std::string, std::string> values = [] {
+    const char* p = std::getenv("IAPOSTE_STACK_ENV");
+    std::string path = p ? p : IAPOSTE_DEFAULT_STACK_ENV;
+    std::ifstream in(path);
+    if (!in)
+      throw std::runtime_error("no stack environment at " + path +
+                               ": run scripts/stack up (or set IAPOSTE_STACK_ENV)");
+    std::map<std::string, std::string> out;
+    for (std::string line; std::getline(in, line);) {
+      auto eq = line.find('=');
+      if (eq == std::string::npos || line[0] == '#') continue;
+      std::string v = line.substr(eq + 1);
+      if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'')) v = v.substr(1, v.size() - 2);
+      out[line.substr(0, eq)] = v;
+    }
+    return out;
+  }();
+  return values;
+}
+
+const std::string& stack_value(const std::string& key) {
+  static std::map<std::string, std::string> values = stack();
+  auto it = values.find(key);
+  if (it == values.end()) throw std::runtime_error("stack environment lacks " + key);
+  return it->second;
+}
+
+std::string unique(const std::string& prefix) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::ostringstream os;
+  os << prefix << "-" << std::hex << (rng() & 0xffffffffffULL);
+  return os.str();
+}
+
+scenario::scenario(const std::string& n) : name(unique(n)) {
+  requests = name + ".requests";
+  status = name + ".status";
+  dlq = name + ".dlq";
+  group = name + ".group";
+  env = {{"KAFKA_BROKERS", stack_value("KAFKA_BROKERS")},
+         {"DATABASE_URL", stack_value("DATABASE_URL")},
+         {"SMTP_SERVER", stack_value("SMTP_CAPTURE_HOST")},
+         {"SMTP_PORT", stack_value("SMTP_CAPTURE_PORT")},
+         {"IAPOSTE_KAFKA_REQUESTS_TOPIC", requests},
+         {"IAPOSTE_KAFKA_STATUS_TOPIC", status},
+         {"IAPOSTE_KAFKA_DLQ_TOPIC", dlq},
+         {"IAPOSTE_KAFKA_GROUP_ID", group},
+         {"IAPOSTE_KAFKA_TOPIC_PARTITIONS", "2"},
+         {"IAPOSTE_KAFKA_SESSION_TIMEOUT_MS", "6000"},
+         {"IAPOSTE_RETRY_INITIAL_MS", "100"},
+         {"IAPOSTE_RETRY_MAX_DELAY_MS", "500"},
+         {"IAPOSTE_RETRY_MAX_ATTEMPTS", "4"},
+         {"IAPOSTE_SMTP_COMMAND_TIMEOUT_MS", "5000"},
+         {"IAPOSTE_DELIVERY_DRAIN_TIMEOUT_MS", "10000"},
+         {"LOG_LEVEL", "info"}};
+}
+
+namespace {
+
+std::vector<std::string> merged_env(const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> all;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) all[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : extra)
+    all[k] = v;
+  std::vector<std::string> out;
+  for (const auto& [k, v] : all)
+    out.push_back(k + "=" + v);
+  return out;
+}
+
+int spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+          const std::string& output_path) {
+  std::vector<std::string> envs = merged_env(env);
+  std::vector<char*> cargv, cenv;
+  for (const auto& a : argv)
+    cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  for (const auto& e : envs)
+    cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int wait_pid(int pid, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+    if (std::chrono::steady_clock::now() > until) return -1000;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+} // namespace
+
+daemon_process::daemon_process(const std::map<std::string, std::string>& env,
+                               const std::vector<std::string>& args) {
+  log_path_ = (fs::temp_directory_path() / (unique("iaposted") + ".log")).string();
+  std::vector<std::string> argv{IAPOSTED_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_ = spawn(argv, env, log_path_);
+}
+
+daemon_process::~daemon_process() {
+  if (reaped_ || pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  if (wait_pid(pid_, 15s) == -1000) {
+    ::kill(pid_, SIGKILL);
+    wait_pid(pid_, 5s);
+  }
+}
+
+bool daemon_process::wait_log(const std::string& needle, std::chrono::milliseconds timeout) const {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (log().find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+void daemon_process::signal(int sig) const {
+  ::kill(pid_, sig);
+}
+
+int daemon_process::wait_exit(std::chrono::milliseconds timeout) {
+  int rc = wait_pid(pid_, timeout);
+  if (rc != -1000) reaped_ = true;
+  return rc;
+}
+
+std::string daemon_process::log() const {
+  return slurp(log_path_);
+}
+
+int run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+        std::string* output) {
+  std::string path = (fs::temp_directory_path() / (unique("iaposte-run") + ".out")).string();
+  int pid = spawn(argv, env, path);
+  int rc = wait_pid(pid, 120s);
+  if (output) *output = slurp(path);
+  fs::remove(path);
+  return rc;
+}
+
+void produce_raw(const std::string& topic, const std::string& key, const std::string& payload) {
+  kafka::producer p({stack_value("KAFKA_BROKERS"), 1ms, 30s, {}});
+  std::string error = "not acknowledged";
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  p.produce(topic, key, payload, [&](std::string err) {
+    std::lock_guard lock(mu);
+    error = std::move(err);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, 30s, [&] { return done; });
+  if (!error.empty()) throw std::runtime_error("produce to " + topic + ": " + error);
+}
+
+void produce(const std::string& topic, const std::vector<json>& requests) {
+  kafka::producer p({stack_value("KAFKA_BROKERS"), 5ms, 30s, {}});
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t pending = requests.size();
+  std::string failure;
+  for (const auto& r : requests) {
+    p.produce(topic, r.value("request_id", ""), r.dump(), [&](std::string err) {
+      std::lock_guard lock(mu);
+      if (!err.empty()) failure = err;
+      if (--pending == 0) cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, 60s, [&] { return pending == 0; });
+  if (pending || !failure.empty()) throw std::runtime_error("produce to " + topic + ": " + failure);
+}
+
+topic_reader::topic_reader(const std::string& topic)
+    : consumer_(
+          {stack_value("KAFKA_BROKERS"),
+           unique("reader"),
+           {topic},
+           false,
+           "earliest",
+           100000,
+           1000ms,
+           {{"enable.auto.commit", "false"}, {"topic.metadata.refresh.interval.ms", "1000"}}}) {}
+
+const std::vector<kafka::message>&
+topic_reader::until(const std::function<bool(const std::vector<kafka::message>&)>& done,
+                    std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (!done(seen_) && std::chrono::steady_clock::now() < until) {
+    kafka::message m;
+    if (consumer_.poll_one(m, 100ms)) seen_.push_back(std::move(m));
+  }
+  return seen_;
+}
+
+std::vector<json> topic_reader::events() const {
+  std::vector<json> out;
+  for (const auto& m : seen_)
+    out.push_back(json::parse(m.payload, nullptr, false));
+  return out;
+}
+
+std::map<std::string, std::vector<std::string>> statuses_by_request(const std::vector<json>& ev) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& e : ev)
+    if (e.is_object()) out[e.value("request_id", "")].push_back(e.value("status", ""));
+  return out;
+}
+
+namespace {
+
+std::string request_id_of(const std::string& message) {
+  static const std::string header = "\r\nX-Iaposte-Request-Id: ";
+  auto p = message.find(header);
+  auto end_of_headers = message.find("\r\n\r\n");
+  if (p == std::string::npos || p > end_of_headers) return {};
+  p += header.size();
+  return message.substr(p, message.find("\r\n", p) - p);
+}
+
+template <class F> void each_capture(F f) {
+  fs::path root = stack_value("SMTP_CAPTURE_MAILDIR");
+  for (const char* sub : {"new", "cur"}) {
+    if (!fs::exists(root / sub)) continue;
+    for (const auto& entry : fs::directory_iterator(root / sub))
+      f(slurp(entry.path().string()));
+  }
+}
+
+} // namespace
+
+std::vector<std::string> captured(const std::string& request_id) {
+  std::vector<std::string> out;
+  each_capture([&](std::string m) {
+    if (request_id_of(m) == request_id) out.push_back(std::move(m));
+  });
+  return out;
+}
+
+std::map<std::string, int> capture_index() {
+  std::map<std::string, int> out;
+  each_capture([&](const std::string& m) { ++out[request_id_of(m)]; });
+  return out;
+}
+
+} // namespace iaposte::testing

@@ -1,0 +1,85 @@
+// Integration test harness: the stack's addresses, an iaposted process, status events
+// read back from Kafka, and the capture maildir — all real components.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kafka/kafka.hpp"
+
+namespace iaposte::testing {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// KEY=VALUE pairs from the stack's environment file; throws with a hint when missing.
+std::map<std::string, std::string> stack();
+const std::string& stack_value(const std::string& key);
+
+// A fresh name for topics, groups, tenants: prefix + random suffix.
+std::string unique(const std::string& prefix);
+
+// Topic names and daemon environment for one test, isolated from the others.
+struct scenario {
+  std::string name;
+  std::string requests, status, dlq, group;
+  std::map<std::string, std::string> env; // for iaposted
+  explicit scenario(const std::string& name);
+};
+
+// iaposted started with the test's environment; stderr (JSON log lines) to a file.
+class daemon_process {
+public:
+  daemon_process(const std::map<std::string, std::string>& env,
+                 const std::vector<std::string>& args = {});
+  ~daemon_process(); // SIGTERM, then SIGKILL after 15 s
+
+  bool wait_log(const std::string& needle, std::chrono::milliseconds timeout) const;
+  void signal(int sig) const;
+  // Exit code, or -signal when killed; -1000 on timeout.
+  int wait_exit(std::chrono::milliseconds timeout);
+  std::string log() const;
+  int pid() const { return pid_; }
+
+private:
+  int pid_ = -1;
+  bool reaped_ = false;
+  std::string log_path_;
+};
+
+// Runs a command to completion; returns its exit code and captures stdout+stderr.
+int run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+        std::string* output = nullptr);
+
+void produce(const std::string& topic, const std::vector<json>& requests);
+void produce_raw(const std::string& topic, const std::string& key, const std::string& payload);
+
+// Reads a topic from the beginning with a group of its own.
+class topic_reader {
+public:
+  explicit topic_reader(const std::string& topic);
+  // Polls until `done(all messages so far)` or the timeout; returns what it read.
+  const std::vector<kafka::message>&
+  until(const std::function<bool(const std::vector<kafka::message>&)>& done,
+        std::chrono::milliseconds timeout);
+  std::vector<json> events() const; // payloads parsed as JSON
+
+private:
+  kafka::consumer consumer_;
+  std::vector<kafka::message> seen_;
+};
+
+// Terminal status events per request_id, from a list of events.
+std::map<std::string, std::vector<std::string>> statuses_by_request(const std::vector<json>& ev);
+
+// Captured messages (exact bytes) whose X-Iaposte-Request-Id is `request_id`.
+std::vector<std::string> captured(const std::string& request_id);
+// request_id → number of captured copies, for every message in the capture maildir.
+std::map<std::string, int> capture_index();
+
+} // namespace iaposte::testing
