@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -227,6 +228,8 @@ struct consumer::impl final : RdKafka::RebalanceCb {
   std::thread poller;
   std::atomic<bool> stopping{false}, intake_stopped{false}, is_paused{false};
   std::atomic<std::size_t> in_flight{0};
+  std::mutex room_mu; // with room_cv: the poll thread waits for in_flight < max_in_flight
+  std::condition_variable room_cv;
 
   std::mutex mu; // guards marks and generation
   std::map<std::pair<std::string, std::int32_t>, partition_marks> marks;
@@ -293,7 +296,7 @@ struct consumer::impl final : RdKafka::RebalanceCb {
 
   void done(const message& m) {
     if (!cfg.manual_offsets) return;
-    in_flight.fetch_sub(1);
+    if (in_flight.fetch_sub(1) == cfg.max_in_flight) room_cv.notify_one();
     std::lock_guard lock(mu);
     if (m.generation != generation) return;
     auto it = marks.find({m.topic, m.partition});
@@ -345,10 +348,28 @@ void consumer::start(std::function<void(message)> on_message) {
   impl_->poller = std::thread([p = impl_.get(), on_message = std::move(on_message)] {
     const std::size_t high = p->cfg.max_in_flight;
     const std::size_t low = high - high / 4;
+    std::optional<std::chrono::steady_clock::time_point> full_since;
     while (!p->stopping.load()) {
       std::size_t n = p->in_flight.load();
-      if (!p->is_paused && (n >= high || p->intake_stopped)) p->set_paused(true);
-      if (p->is_paused && n <= low && !p->intake_stopped) p->set_paused(false);
+      if (p->intake_stopped && !p->is_paused) p->set_paused(true);
+      if (n >= high && !p->intake_stopped) {
+        // Full: wait for room without fetching more. A pause/resume cycle costs about a
+        // second of refetching in librdkafka, so short bursts are absorbed by waiting;
+        // only prolonged back-pressure (a dependency down) pauses the partitions, and then
+        // polling goes on so that max.poll.interval.ms never evicts this member.
+        auto now = std::chrono::steady_clock::now();
+        if (!full_since) full_since = now;
+        if (!p->is_paused && now - *full_since >= p->cfg.pause_after) p->set_paused(true);
+        if (!p->is_paused) {
+          std::unique_lock lock(p->room_mu);
+          p->room_cv.wait_for(lock, std::chrono::milliseconds(50),
+                              [&] { return p->in_flight.load() < high || p->stopping.load(); });
+          continue;
+        }
+      } else {
+        full_since.reset();
+        if (p->is_paused && n <= low && !p->intake_stopped) p->set_paused(false);
+      }
       std::unique_ptr<RdKafka::Message> m(p->handle->consume(100));
       if (!m) continue;
       if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) continue;

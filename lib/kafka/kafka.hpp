@@ -73,9 +73,11 @@ struct consumer_config {
   // in the background every commit_interval; never automatically on delivery.
   bool manual_offsets = true;
   std::string offset_reset = "earliest";
-  std::size_t max_in_flight = 1000; // pause the assignment at this many undone messages
+  std::size_t max_in_flight = 1000; // stop fetching at this many undone messages
   std::chrono::milliseconds commit_interval{1000};
   properties extra;
+  // Full for this long: pause the assignment (and keep polling) until 3/4 of it is done.
+  std::chrono::milliseconds pause_after{1000};
 };
 
 class consumer {

@@ -220,12 +220,13 @@ TEST_CASE("SIGTERM drains the requests in flight, commits, and exits 0") {
     CHECK(d.log().find("\"daemon.stopped\"") != std::string::npos);
   }
   // Everything in flight at SIGTERM was finished and published before the exit.
-  CHECK(terminal_count(status.until([](const auto& seen) { return terminal_count(seen) >= 40; },
-                                    10s)) == 40);
+  CHECK(terminal_count(
+            status.until([](const auto& seen) { return terminal_count(seen) >= 40; }, 10s)) == 40);
   // And committed: a new instance in the same group finds nothing left to do.
   daemon_process again(sc.env);
   REQUIRE_MESSAGE(again.wait_log("kafka.assigned", 60s), again.log());
   std::this_thread::sleep_for(2s);
   CHECK(again.log().find("request.") == std::string::npos);
-  for (const auto& r : requests) CHECK(captured(r["request_id"]).size() == 1);
+  for (const auto& r : requests)
+    CHECK(captured(r["request_id"]).size() == 1);
 }
