@@ -18,6 +18,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <doctest/doctest.h>
+
 extern char** environ;
 
 namespace iaposte::testing {
@@ -149,12 +151,18 @@ daemon_process::daemon_process(const std::map<std::string, std::string>& env,
 }
 
 daemon_process::~daemon_process() {
-  if (reaped_ || pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  if (wait_pid(pid_, 15s) == -1000) {
-    ::kill(pid_, SIGKILL);
-    wait_pid(pid_, 5s);
+  if (!reaped_ && pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    if (wait_pid(pid_, 15s) == -1000) {
+      ::kill(pid_, SIGKILL);
+      wait_pid(pid_, 5s);
+    }
   }
+  // Under the sanitizer build, a report from the daemon fails the test that ran it.
+  std::string text = log();
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"})
+    if (text.find(marker) != std::string::npos)
+      FAIL_CHECK("iaposted reported a sanitizer error; log: " << log_path_);
 }
 
 bool daemon_process::wait_log(const std::string& needle, std::chrono::milliseconds timeout) const {
