@@ -14,12 +14,9 @@
 namespace iaposte::config {
 namespace {
 
-enum class kind { text, secret, integer, boolean, number, tls };
-
 // One configuration key: where it lives and how to store its checked value.
 struct binding {
   std::string key; // "section.name"
-  kind type;
   std::function<void(const std::string&)> set;
   std::vector<std::string> aliases; // well-known environment names
 };
@@ -90,12 +87,12 @@ std::chrono::milliseconds ms(const std::string& key, const std::string& v) {
 std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::string>& files) {
   auto text = [](std::string& dst) { return [&dst](const std::string& v) { dst = v; }; };
   std::vector<binding> b;
-  auto add = [&](std::string key, kind k, std::function<void(const std::string&)> set,
+  auto add = [&](std::string key, std::function<void(const std::string&)> set,
                  std::vector<std::string> aliases = {}) {
-    b.push_back({std::move(key), k, std::move(set), std::move(aliases)});
+    b.push_back({std::move(key), std::move(set), std::move(aliases)});
   };
-  add("daemon.instance_id", kind::text, text(c.instance_id));
-  add("log.level", kind::text,
+  add("daemon.instance_id", text(c.instance_id));
+  add("log.level",
       [&c](const std::string& v) {
         static const char* levels[] = {"trace", "debug",    "info", "warn",
                                        "error", "critical", "off"};
@@ -111,105 +108,102 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
       {"LOG_LEVEL"});
 
   auto& k = c.kafka;
-  add("kafka.brokers", kind::text, text(k.brokers), {"KAFKA_BROKERS"});
-  add("kafka.group_id", kind::text, text(k.group_id), {"KAFKA_GROUP_ID"});
-  add("kafka.group_instance_id", kind::text, text(k.group_instance_id));
-  add("kafka.requests_topic", kind::text, text(k.requests_topic));
-  add("kafka.status_topic", kind::text, text(k.status_topic));
-  add("kafka.dlq_topic", kind::text, text(k.dlq_topic));
-  add("kafka.create_topics", kind::boolean,
+  add("kafka.brokers", text(k.brokers), {"KAFKA_BROKERS"});
+  add("kafka.group_id", text(k.group_id), {"KAFKA_GROUP_ID"});
+  add("kafka.group_instance_id", text(k.group_instance_id));
+  add("kafka.requests_topic", text(k.requests_topic));
+  add("kafka.status_topic", text(k.status_topic));
+  add("kafka.dlq_topic", text(k.dlq_topic));
+  add("kafka.create_topics",
       [&k](const std::string& v) { k.create_topics = to_bool("kafka.create_topics", v); });
-  add("kafka.topic_partitions", kind::integer, [&k](const std::string& v) {
+  add("kafka.topic_partitions", [&k](const std::string& v) {
     k.topic_partitions = static_cast<int>(to_integer("kafka.topic_partitions", v, 1, 10000));
   });
-  add("kafka.session_timeout_ms", kind::integer,
+  add("kafka.session_timeout_ms",
       [&k](const std::string& v) { k.session_timeout = ms("kafka.session_timeout_ms", v); });
-  add("kafka.linger_ms", kind::integer,
-      [&k](const std::string& v) { k.linger = ms("kafka.linger_ms", v); });
-  add("kafka.commit_interval_ms", kind::integer,
+  add("kafka.linger_ms", [&k](const std::string& v) { k.linger = ms("kafka.linger_ms", v); });
+  add("kafka.commit_interval_ms",
       [&k](const std::string& v) { k.commit_interval = ms("kafka.commit_interval_ms", v); });
 
   auto& s = c.smtp;
-  add("smtp.host", kind::text, text(s.host), {"SMTP_SERVER", "SMTP_HOST"});
-  add("smtp.port", kind::integer,
+  add("smtp.host", text(s.host), {"SMTP_SERVER", "SMTP_HOST"});
+  add("smtp.port",
       [&s](const std::string& v) {
         s.port = static_cast<std::uint16_t>(to_integer("smtp.port", v, 1, 65535));
       },
       {"SMTP_PORT"});
-  add("smtp.helo_name", kind::text, text(s.helo_name), {"SMTP_HELO_NAME"});
-  add("smtp.tls", kind::tls, [&s](const std::string& v) { s.tls = to_tls("smtp.tls", v); },
-      {"SMTP_TLS"});
-  add("smtp.ca_file", kind::text, text(s.ca_file));
-  add("smtp.verify_peer", kind::boolean,
+  add("smtp.helo_name", text(s.helo_name), {"SMTP_HELO_NAME"});
+  add("smtp.tls", [&s](const std::string& v) { s.tls = to_tls("smtp.tls", v); }, {"SMTP_TLS"});
+  add("smtp.ca_file", text(s.ca_file));
+  add("smtp.verify_peer",
       [&s](const std::string& v) { s.verify_peer = to_bool("smtp.verify_peer", v); });
-  add("smtp.user", kind::text, text(s.user), {"SMTP_USER"});
-  add("smtp.password", kind::secret, text(s.password), {"SMTP_PASSWORD"});
-  add("smtp.password_file", kind::text, text(files["smtp.password"]), {"SMTP_PASSWORD_FILE"});
-  add("smtp.allow_plaintext_auth", kind::boolean, [&s](const std::string& v) {
+  add("smtp.user", text(s.user), {"SMTP_USER"});
+  add("smtp.password", text(s.password), {"SMTP_PASSWORD"});
+  add("smtp.password_file", text(files["smtp.password"]), {"SMTP_PASSWORD_FILE"});
+  add("smtp.allow_plaintext_auth", [&s](const std::string& v) {
     s.allow_plaintext_auth = to_bool("smtp.allow_plaintext_auth", v);
   });
-  add("smtp.connect_timeout_ms", kind::integer,
+  add("smtp.connect_timeout_ms",
       [&s](const std::string& v) { s.connect_timeout = ms("smtp.connect_timeout_ms", v); });
-  add("smtp.command_timeout_ms", kind::integer,
+  add("smtp.command_timeout_ms",
       [&s](const std::string& v) { s.command_timeout = ms("smtp.command_timeout_ms", v); });
-  add("smtp.data_timeout_ms", kind::integer,
+  add("smtp.data_timeout_ms",
       [&s](const std::string& v) { s.data_timeout = ms("smtp.data_timeout_ms", v); });
-  add("smtp.max_connections", kind::integer, [&s](const std::string& v) {
+  add("smtp.max_connections", [&s](const std::string& v) {
     s.max_connections = static_cast<std::size_t>(to_integer("smtp.max_connections", v, 1, 10000));
   });
-  add("smtp.max_messages_per_connection", kind::integer, [&s](const std::string& v) {
+  add("smtp.max_messages_per_connection", [&s](const std::string& v) {
     s.max_messages_per_connection =
         static_cast<std::size_t>(to_integer("smtp.max_messages_per_connection", v, 1, 1000000));
   });
-  add("smtp.idle_timeout_ms", kind::integer,
+  add("smtp.idle_timeout_ms",
       [&s](const std::string& v) { s.idle_timeout = ms("smtp.idle_timeout_ms", v); });
 
   auto& d = c.store;
-  add("database.url", kind::secret, text(d.url), {"DATABASE_URL"});
-  add("database.url_file", kind::text, text(files["database.url"]), {"DATABASE_URL_FILE"});
-  add("database.batch_max", kind::integer, [&d](const std::string& v) {
+  add("database.url", text(d.url), {"DATABASE_URL"});
+  add("database.url_file", text(files["database.url"]), {"DATABASE_URL_FILE"});
+  add("database.batch_max", [&d](const std::string& v) {
     d.batch_max = static_cast<std::size_t>(to_integer("database.batch_max", v, 1, 100000));
   });
-  add("database.retry_interval_ms", kind::integer,
+  add("database.retry_interval_ms",
       [&d](const std::string& v) { d.retry_interval = ms("database.retry_interval_ms", v); });
 
   auto& l = c.limits;
-  add("limits.max_request_bytes", kind::integer, [&l](const std::string& v) {
+  add("limits.max_request_bytes", [&l](const std::string& v) {
     l.max_request_bytes =
         static_cast<std::size_t>(to_integer("limits.max_request_bytes", v, 1024, 64 << 20));
   });
-  add("limits.max_body_bytes", kind::integer, [&l](const std::string& v) {
+  add("limits.max_body_bytes", [&l](const std::string& v) {
     l.max_body_bytes =
         static_cast<std::size_t>(to_integer("limits.max_body_bytes", v, 1, 64 << 20));
   });
-  add("limits.max_recipients", kind::integer, [&l](const std::string& v) {
+  add("limits.max_recipients", [&l](const std::string& v) {
     l.max_recipients = static_cast<std::size_t>(to_integer("limits.max_recipients", v, 1, 10000));
   });
 
   auto& r = c.backoff;
-  add("retry.max_attempts", kind::integer, [&r](const std::string& v) {
+  add("retry.max_attempts", [&r](const std::string& v) {
     r.max_attempts = static_cast<int>(to_integer("retry.max_attempts", v, 1, 1000));
   });
-  add("retry.initial_ms", kind::integer,
-      [&r](const std::string& v) { r.initial = ms("retry.initial_ms", v); });
-  add("retry.multiplier", kind::number,
+  add("retry.initial_ms", [&r](const std::string& v) { r.initial = ms("retry.initial_ms", v); });
+  add("retry.multiplier",
       [&r](const std::string& v) { r.multiplier = to_number("retry.multiplier", v); });
-  add("retry.max_delay_ms", kind::integer,
+  add("retry.max_delay_ms",
       [&r](const std::string& v) { r.max_delay = ms("retry.max_delay_ms", v); });
-  add("retry.jitter", kind::number, [&r](const std::string& v) {
+  add("retry.jitter", [&r](const std::string& v) {
     r.jitter = to_number("retry.jitter", v);
     if (r.jitter > 1) throw config_error("retry.jitter: expected a fraction in [0, 1]");
   });
 
   auto& dv = c.delivery;
-  add("delivery.max_in_flight", kind::integer, [&dv](const std::string& v) {
+  add("delivery.max_in_flight", [&dv](const std::string& v) {
     dv.max_in_flight =
         static_cast<std::size_t>(to_integer("delivery.max_in_flight", v, 1, 1000000));
   });
-  add("delivery.message_id_domain", kind::text, text(dv.message_id_domain));
-  add("delivery.drain_timeout_ms", kind::integer,
+  add("delivery.message_id_domain", text(dv.message_id_domain));
+  add("delivery.drain_timeout_ms",
       [&dv](const std::string& v) { dv.drain_timeout = ms("delivery.drain_timeout_ms", v); });
-  add("delivery.probe_smtp_at_start", kind::boolean, [&dv](const std::string& v) {
+  add("delivery.probe_smtp_at_start", [&dv](const std::string& v) {
     dv.probe_smtp_at_start = to_bool("delivery.probe_smtp_at_start", v);
   });
   return b;

@@ -262,6 +262,16 @@ std::vector<json> topic_reader::events() const {
   return out;
 }
 
+std::set<std::string> terminal_ids(const std::vector<kafka::message>& seen) {
+  std::set<std::string> out;
+  for (const auto& m : seen) {
+    auto e = json::parse(m.payload, nullptr, false);
+    auto s = e.is_object() ? e.value("status", "") : "";
+    if (!s.empty() && s != "accepted" && s != "deferred") out.insert(e.value("request_id", ""));
+  }
+  return out;
+}
+
 std::map<std::string, std::vector<std::string>> statuses_by_request(const std::vector<json>& ev) {
   std::map<std::string, std::vector<std::string>> out;
   for (const auto& e : ev)

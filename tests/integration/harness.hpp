@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,10 @@ private:
   std::vector<kafka::message> seen_;
 };
 
-// Terminal status events per request_id, from a list of events.
+// The request_ids that reached a terminal status (anything but accepted and deferred).
+std::set<std::string> terminal_ids(const std::vector<kafka::message>& seen);
+
+// Statuses per request_id, in order, from a list of events.
 std::map<std::string, std::vector<std::string>> statuses_by_request(const std::vector<json>& ev);
 
 // Captured messages (exact bytes) whose X-Iaposte-Request-Id is `request_id`.

@@ -20,16 +20,6 @@ json request(const std::string& id, const std::string& to) {
           {"text", "Bonjour, voici votre relevé."}};
 }
 
-std::set<std::string> terminal_ids(const std::vector<iaposte::kafka::message>& seen) {
-  std::set<std::string> out;
-  for (const auto& m : seen) {
-    auto e = json::parse(m.payload, nullptr, false);
-    auto s = e.value("status", "");
-    if (s != "accepted" && s != "deferred") out.insert(e.value("request_id", ""));
-  }
-  return out;
-}
-
 void stack(const std::string& action, const std::string& component) {
   std::string out;
   int rc = run({IAPOSTE_STACK_SCRIPT, action, component}, {}, &out);

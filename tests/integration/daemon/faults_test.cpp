@@ -24,16 +24,6 @@ json valid_request(const std::string& id, const std::string& to) {
           {"variables", {{"numero", id}}}};
 }
 
-std::size_t terminal_count(const std::vector<iaposte::kafka::message>& seen) {
-  std::set<std::string> done;
-  for (const auto& m : seen) {
-    auto e = json::parse(m.payload, nullptr, false);
-    auto s = e.value("status", "");
-    if (s != "accepted" && s != "deferred") done.insert(e.value("request_id", ""));
-  }
-  return done.size();
-}
-
 } // namespace
 
 TEST_CASE("malformed and invalid requests are rejected with a reason, copied to the DLQ, and "
@@ -70,7 +60,8 @@ TEST_CASE("malformed and invalid requests are rejected with a reason, copied to 
   produce(sc.requests, {good});
 
   topic_reader status(sc.status);
-  status.until([&](const auto& seen) { return terminal_count(seen) >= cases.size() + 1; }, 60s);
+  status.until([&](const auto& seen) { return terminal_ids(seen).size() >= cases.size() + 1; },
+               60s);
   std::vector<json> rejected;
   bool good_sent = false;
   for (const auto& e : status.events()) {
@@ -115,7 +106,7 @@ TEST_CASE("a redelivered request that was already sent yields a duplicate event,
   json r = valid_request(sc.name + "-1", "client@exemple.fr");
   produce(sc.requests, {r});
   topic_reader status(sc.status);
-  status.until([](const auto& seen) { return terminal_count(seen) >= 1; }, 60s);
+  status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
   produce(sc.requests, {r});
   status.until(
       [](const auto& seen) {
@@ -144,14 +135,14 @@ TEST_CASE("iaposted killed with SIGKILL mid-run and restarted: every request sti
   {
     daemon_process first(sc.env);
     REQUIRE_MESSAGE(first.wait_log("daemon.ready", 60s), first.log());
-    status.until([&](const auto& seen) { return terminal_count(seen) >= n / 5; }, 120s);
+    status.until([&](const auto& seen) { return terminal_ids(seen).size() >= n / 5; }, 120s);
     first.signal(SIGKILL);
     REQUIRE(first.wait_exit(10s) == -SIGKILL);
-    CHECK(terminal_count(status.until([](auto&) { return true; }, 0ms)) < std::size_t(n));
+    CHECK(terminal_ids(status.until([](auto&) { return true; }, 0ms)).size() < std::size_t(n));
   }
   daemon_process second(sc.env);
   REQUIRE_MESSAGE(second.wait_log("daemon.ready", 60s), second.log());
-  status.until([&](const auto& seen) { return terminal_count(seen) >= std::size_t(n); }, 180s);
+  status.until([&](const auto& seen) { return terminal_ids(seen).size() >= std::size_t(n); }, 180s);
 
   auto by_id = statuses_by_request(status.events());
   auto capture = capture_index();
@@ -214,14 +205,15 @@ TEST_CASE("SIGTERM drains the requests in flight, commits, and exits 0") {
           return accepted >= 40;
         },
         60s);
-    CHECK(terminal_count(status.until([](auto&) { return true; }, 0ms)) < 40);
+    CHECK(terminal_ids(status.until([](auto&) { return true; }, 0ms)).size() < 40);
     d.signal(SIGTERM);
     CHECK(d.wait_exit(30s) == 0);
     CHECK(d.log().find("\"daemon.stopped\"") != std::string::npos);
   }
   // Everything in flight at SIGTERM was finished and published before the exit.
-  CHECK(terminal_count(
-            status.until([](const auto& seen) { return terminal_count(seen) >= 40; }, 10s)) == 40);
+  CHECK(terminal_ids(
+            status.until([](const auto& seen) { return terminal_ids(seen).size() >= 40; }, 10s))
+            .size() == 40);
   // And committed: a new instance in the same group finds nothing left to do.
   daemon_process again(sc.env);
   REQUIRE_MESSAGE(again.wait_log("kafka.assigned", 60s), again.log());
