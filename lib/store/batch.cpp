@@ -1,9 +1,10 @@
-// One group-commit transaction per batch: one statement for all claims, one for all records.
+// One group-commit transaction per batch: one statement per kind of operation.
 #include "store/batch.hpp"
 
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -19,29 +20,41 @@ namespace {
 #define IAPOSTE_TERMINAL_STATES                                                                    \
   "('sent', 'bounced', 'failed', 'rejected', 'suppressed', 'duplicate')"
 
-// $1: [{tenant, request_id, message_id, sender, subject, recipients, source, n}], one per
-// request (deduplicated by the caller; n: how many claims of it the batch holds);
-// $2: owner; $3: lease in seconds.
-// Existing rows are updated first (the lease is taken only when not terminal; the state
-// and attempts are left alone, so RETURNING gives the state before the claim); the
-// missing ones are inserted. Both parts read the same snapshot, so a row that another
-// instance inserted meanwhile is in neither answer (the INSERT waits for it, then skips
-// it): the caller claims such requests again in a new statement, which sees it.
+// A row the claim leaves alone (lease, owner, content): ended, or leased by another
+// instance until later than now. Evaluated on the row version the UPDATE writes over, so
+// that two instances racing for an expired lease serialise on the row lock and the second
+// one sees the first one's lease.
+#define IAPOSTE_KEEP_LEASE                                                                         \
+  "(m.state IN " IAPOSTE_TERMINAL_STATES                                                           \
+  " OR coalesce(m.owner <> $2 AND m.lease_until > now(), false))"
+
+// $1: [{tenant, request_id, message_id, sender, subject, recipients, source, content, n}],
+// one per request (deduplicated by the caller; n: how many claims of it the batch holds;
+// content: null when the claim passed none); $2: owner; $3: lease in seconds.
+// Existing rows are updated first (the lease and the content are taken only when the row
+// is neither terminal nor leased by another instance; the state and attempts are left
+// alone, so RETURNING gives the state before the claim); the missing ones are inserted.
+// Both parts read the same snapshot, so a row that another instance inserted meanwhile
+// is in neither answer (the INSERT waits for it, then skips it): the caller claims such
+// requests again in a new statement, which sees it.
+// `content` comes back only when the caller must not use what it sent: a taken row whose
+// stored content (the first claim's) differs from it. Terminal and busy rows never send,
+// so their content is not shipped back.
 constexpr const char* claim_sql = R"sql(
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
     tenant text, request_id text, message_id text, sender text, subject text,
-    recipients integer, source text, n integer)
+    recipients integer, source text, content text, n integer)
 ),
 existing AS (
   UPDATE messages m
      SET claims      = m.claims + i.n,
-         owner       = CASE WHEN m.state IN )sql" IAPOSTE_TERMINAL_STATES
-                                  R"sql( THEN m.owner ELSE $2 END,
-         lease_until = CASE WHEN m.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql( THEN m.lease_until
+         owner       = CASE WHEN )sql" IAPOSTE_KEEP_LEASE R"sql( THEN m.owner ELSE $2 END,
+         lease_until = CASE WHEN )sql" IAPOSTE_KEEP_LEASE R"sql( THEN m.lease_until
                             ELSE now() + make_interval(secs => $3) END,
-         updated_at  = CASE WHEN m.state IN )sql" IAPOSTE_TERMINAL_STATES
-                                  R"sql( THEN m.updated_at ELSE now() END,
+         updated_at  = CASE WHEN )sql" IAPOSTE_KEEP_LEASE R"sql( THEN m.updated_at ELSE now() END,
+         content     = CASE WHEN )sql" IAPOSTE_KEEP_LEASE R"sql( THEN m.content
+                            ELSE coalesce(m.content, i.content) END,
          message_id  = coalesce(m.message_id, nullif(i.message_id, '')),
          sender      = coalesce(m.sender, i.sender),
          subject     = coalesce(m.subject, i.subject),
@@ -49,27 +62,39 @@ existing AS (
          source      = coalesce(m.source, i.source)
     FROM input i
    WHERE m.tenant = i.tenant AND m.request_id = i.request_id
-  RETURNING m.tenant, m.request_id, m.state, m.attempts, m.message_id
+  RETURNING m.tenant, m.request_id, m.state, m.attempts, m.message_id, m.owner,
+            (extract(epoch FROM m.lease_until) * 1000000)::bigint AS lease_us,
+            m.published_at IS NOT NULL AS published, m.last_code, m.last_enhanced,
+            m.last_reply, m.reason,
+            CASE WHEN m.state NOT IN )sql" IAPOSTE_TERMINAL_STATES R"sql( AND m.owner = $2
+                      AND m.content IS DISTINCT FROM i.content
+                 THEN m.content END AS content
 ),
 inserted AS (
   INSERT INTO messages (tenant, request_id, state, message_id, sender, subject, recipients,
-                        source, claims, owner, lease_until)
+                        source, claims, owner, lease_until, content)
   SELECT i.tenant, i.request_id, 'accepted', nullif(i.message_id, ''), i.sender, i.subject,
-         i.recipients, i.source, i.n, $2, now() + make_interval(secs => $3)
+         i.recipients, i.source, i.n, $2, now() + make_interval(secs => $3), i.content
     FROM input i
    WHERE NOT EXISTS (SELECT 1 FROM messages m
                       WHERE m.tenant = i.tenant AND m.request_id = i.request_id)
   ON CONFLICT (tenant, request_id) DO NOTHING
-  RETURNING tenant, request_id, state, attempts, message_id
+  RETURNING tenant, request_id, state, attempts, message_id, owner,
+            (extract(epoch FROM lease_until) * 1000000)::bigint AS lease_us,
+            false AS published, last_code, last_enhanced, last_reply, reason,
+            NULL::text AS content
 )
 SELECT false AS fresh, * FROM existing
 UNION ALL
 SELECT true AS fresh, * FROM inserted
 )sql";
 
+#undef IAPOSTE_KEEP_LEASE
+
 // $1: the records' net effect per request (folded by the caller, in queue order);
 // $2: every record, for message_events, in queue order.
-// A `duplicate` must not overwrite a terminal state: the update's WHERE skips it. The
+// A `duplicate` must not overwrite a terminal state: the update's WHERE skips it. A
+// state change clears published_at (the event published was another one's). The
 // event rows reference messages rows that this same statement may insert: foreign keys
 // are checked at the end of the statement, when they exist.
 constexpr const char* record_sql = R"sql(
@@ -98,6 +123,7 @@ upserted AS (
          next_attempt_at = excluded.next_attempt_at,
          lease_until     = CASE WHEN excluded.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql(
                                 THEN NULL ELSE m.lease_until END,
+         published_at    = CASE WHEN excluded.state = m.state THEN m.published_at END,
          updated_at      = now()
    WHERE NOT (excluded.state = 'duplicate' AND m.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql()
   RETURNING 1
@@ -112,6 +138,24 @@ SELECT e.op_id, e.tenant, e.request_id, e.status, e.attempt, e.message_id, e.smt
          reason text, next_attempt_at timestamptz, at timestamptz)) WITH ORDINALITY AS e
  ORDER BY e.ordinality
 ON CONFLICT (op_id) DO NOTHING
+)sql";
+
+// $1: [{tenant, request_id}]; $2: owner. Only our own lease on a live request.
+constexpr const char* release_sql = R"sql(
+UPDATE messages m
+   SET owner = NULL, lease_until = NULL
+  FROM jsonb_to_recordset($1::jsonb) AS i(tenant text, request_id text)
+ WHERE m.tenant = i.tenant AND m.request_id = i.request_id
+   AND m.owner = $2 AND m.state NOT IN )sql" IAPOSTE_TERMINAL_STATES R"sql(
+)sql";
+
+// $1: [{tenant, request_id}]. The first acknowledgement's time is kept.
+constexpr const char* published_sql = R"sql(
+UPDATE messages m
+   SET published_at = now()
+  FROM jsonb_to_recordset($1::jsonb) AS i(tenant text, request_id text)
+ WHERE m.tenant = i.tenant AND m.request_id = i.request_id
+   AND m.published_at IS NULL AND m.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql(
 )sql";
 
 #undef IAPOSTE_TERMINAL_STATES
@@ -187,17 +231,42 @@ nlohmann::json event_json(const record_item& r) {
 }
 
 struct claim_answer {
-  bool fresh = false;
-  std::string state, message_id;
+  bool fresh = false, published = false;
+  std::string state, message_id, owner, reason;
   int attempts = 0;
+  std::optional<std::string> content; // none: the stored content is what was sent
+  std::optional<core::clock::time_point> lease_until;
+  std::optional<core::smtp_reply_info> last_smtp;
 };
+
+std::string text_of(const pqxx::field& f) {
+  return f.is_null() ? std::string{} : f.c_str();
+}
+
+claim_answer read_answer(const pqxx::row& row) {
+  claim_answer a;
+  a.fresh = row["fresh"].as<bool>();
+  a.published = row["published"].as<bool>();
+  a.state = row["state"].c_str();
+  a.attempts = row["attempts"].as<int>();
+  a.message_id = text_of(row["message_id"]);
+  a.owner = text_of(row["owner"]);
+  a.reason = text_of(row["reason"]);
+  if (!row["content"].is_null()) a.content = row["content"].c_str();
+  if (!row["lease_us"].is_null()) a.lease_until = from_epoch_us(row["lease_us"].as<std::int64_t>());
+  if (!row["last_code"].is_null())
+    a.last_smtp = core::smtp_reply_info{row["last_code"].as<int>(), text_of(row["last_enhanced"]),
+                                        text_of(row["last_reply"])};
+  return a;
+}
 
 void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_item>& claims) {
   // Keys are cleaned exactly as they are sent, so that answers match them.
   std::map<key_t, std::size_t> first; // key -> index in `unique`
   std::vector<const claim_request*> unique;
-  std::vector<key_t> keys; // aligned with `unique`
-  std::vector<int> counts; // aligned with `unique`
+  std::vector<key_t> keys;           // aligned with `unique`
+  std::vector<int> counts;           // aligned with `unique`
+  std::vector<std::string> contents; // aligned with `unique`: the content as sent (cleaned)
   for (auto& c : claims) {
     key_t k{clean_text(c.req->tenant), clean_text(c.req->request_id)};
     auto [it, added] = first.emplace(k, unique.size());
@@ -205,6 +274,7 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
       unique.push_back(c.req);
       keys.push_back(std::move(k));
       counts.push_back(0);
+      contents.push_back(clean_text(c.req->content));
     }
     ++counts[it->second];
   }
@@ -223,25 +293,21 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
     for (std::size_t i = 0; i < unique.size(); ++i) {
       if (answers.count(keys[i])) continue;
       const claim_request& r = *unique[i];
-      input.push_back({{"tenant", keys[i].first},
-                       {"request_id", keys[i].second},
-                       {"message_id", clean_text(r.message_id)},
-                       {"sender", text_or_null(r.sender)},
-                       {"subject", text_or_null(r.subject)},
-                       {"recipients", r.recipients},
-                       {"source", text_or_null(r.source)},
-                       {"n", counts[i]}});
+      input.push_back(
+          {{"tenant", keys[i].first},
+           {"request_id", keys[i].second},
+           {"message_id", clean_text(r.message_id)},
+           {"sender", text_or_null(r.sender)},
+           {"subject", text_or_null(r.subject)},
+           {"recipients", r.recipients},
+           {"source", text_or_null(r.source)},
+           {"content", contents[i].empty() ? nlohmann::json(nullptr) : nlohmann::json(contents[i])},
+           {"n", counts[i]}});
     }
     const pqxx::result res = w.exec_prepared("iaposte_claim_batch", to_param(input), params.owner,
                                              static_cast<double>(params.lease.count()));
-    for (const auto& row : res) {
-      claim_answer a;
-      a.fresh = row["fresh"].as<bool>();
-      a.state = row["state"].c_str();
-      a.attempts = row["attempts"].as<int>();
-      if (!row["message_id"].is_null()) a.message_id = row["message_id"].c_str();
-      answers[{row["tenant"].c_str(), row["request_id"].c_str()}] = std::move(a);
-    }
+    for (const auto& row : res)
+      answers[{row["tenant"].c_str(), row["request_id"].c_str()}] = read_answer(row);
   }
 
   std::map<key_t, bool> answered_once;
@@ -253,12 +319,19 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
     r.state = a.state;
     r.attempts = a.attempts;
     r.message_id = a.message_id;
-    if (is_terminal_state(a.state))
+    r.lease_until = a.lease_until;
+    r.last_smtp = a.last_smtp;
+    r.reason = a.reason;
+    if (is_terminal_state(a.state)) {
       r.kind = claim_result::kind::terminal;
-    else if (a.fresh && !again)
-      r.kind = claim_result::kind::fresh;
-    else
-      r.kind = claim_result::kind::resumed; // a second claim sees the first one's row
+      r.published = a.published;
+    } else if (a.owner != params.owner) {
+      r.kind = claim_result::kind::busy; // the claim left another instance's live lease
+    } else {
+      // a second claim in the batch sees the first one's row
+      r.kind = a.fresh && !again ? claim_result::kind::fresh : claim_result::kind::resumed;
+      r.content = a.content ? *a.content : contents[first.at(k)];
+    }
     c.result = std::move(r);
   }
 }
@@ -284,18 +357,37 @@ void run_records(pqxx::work& w, const std::vector<record_item>& records) {
   w.exec_prepared("iaposte_record_batch", to_param(folded), to_param(events));
 }
 
+// release() and published(): one statement for all, each request once.
+void run_key_ops(pqxx::work& w, const char* statement, const std::vector<key_item>& items,
+                 const std::string* owner) {
+  std::set<key_t> seen;
+  nlohmann::json input = nlohmann::json::array();
+  for (const auto& it : items) {
+    key_t k{clean_text(*it.tenant), clean_text(*it.request_id)};
+    if (!seen.insert(k).second) continue;
+    input.push_back({{"tenant", k.first}, {"request_id", k.second}});
+  }
+  if (owner)
+    w.exec_prepared(statement, to_param(input), *owner);
+  else
+    w.exec_prepared(statement, to_param(input));
+}
+
 } // namespace
 
 void prepare_statements(pqxx::connection& conn) {
   conn.prepare("iaposte_claim_batch", claim_sql);
   conn.prepare("iaposte_record_batch", record_sql);
+  conn.prepare("iaposte_release_batch", release_sql);
+  conn.prepare("iaposte_published_batch", published_sql);
 }
 
-void run_batch(pqxx::connection& conn, const batch_params& params, std::vector<claim_item>& claims,
-               const std::vector<record_item>& records) {
+void run_batch(pqxx::connection& conn, const batch_params& params, batch_ops& ops) {
   pqxx::work w(conn);
-  if (!claims.empty()) run_claims(w, params, claims);
-  if (!records.empty()) run_records(w, records);
+  if (!ops.claims.empty()) run_claims(w, params, ops.claims);
+  if (!ops.records.empty()) run_records(w, ops.records);
+  if (!ops.releases.empty()) run_key_ops(w, "iaposte_release_batch", ops.releases, &params.owner);
+  if (!ops.publishes.empty()) run_key_ops(w, "iaposte_published_batch", ops.publishes, nullptr);
   w.commit();
 }
 

@@ -1,4 +1,4 @@
-// One group-commit transaction per batch: one statement for all claims, one for all records.
+// One group-commit transaction per batch: one statement per kind of operation.
 #pragma once
 
 #include <chrono>
@@ -21,18 +21,37 @@ struct record_item {
   const std::string* op_id; // uuid, the idempotency key of the message_events row
 };
 
+// release() and published(): the request's key only.
+struct key_item {
+  const std::string* tenant;
+  const std::string* request_id;
+};
+
 struct batch_params {
   std::string owner;
   std::chrono::seconds lease;
 };
 
+// A batch's operations by kind, each in queue order.
+struct batch_ops {
+  std::vector<claim_item> claims;
+  std::vector<record_item> records;
+  std::vector<key_item> releases;
+  std::vector<key_item> publishes;
+};
+
+// The order in which run_batch applies the kinds in its transaction. A batch must not
+// hold an operation queued after one of a later phase for the same request (the caller
+// cuts the batch there), so that each request sees its operations in queue order.
+enum class phase { claim = 0, record = 1, release = 2, published = 3 };
+
 // Declares the batch statements on a new connection.
 void prepare_statements(pqxx::connection& conn);
 
-// Runs claims (first, deduplicated: a request claimed twice in one batch answers as if
-// the claims ran one after the other) then records (in the given order) in one
-// transaction. Throws what libpqxx throws; on return the transaction has committed.
-void run_batch(pqxx::connection& conn, const batch_params& params, std::vector<claim_item>& claims,
-               const std::vector<record_item>& records);
+// Runs claims (deduplicated: a request claimed twice in one batch answers as if the
+// claims ran one after the other), then records (in the given order), then releases,
+// then published marks, in one transaction. Throws what libpqxx throws; on return the
+// transaction has committed.
+void run_batch(pqxx::connection& conn, const batch_params& params, batch_ops& ops);
 
 } // namespace iaposte::store::detail

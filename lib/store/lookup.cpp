@@ -33,7 +33,8 @@ std::optional<message_row> find_message(const std::string& url, const std::strin
                                         const std::string& request_id) {
   return with_read(url, [&](pqxx::read_transaction& r) -> std::optional<message_row> {
     const pqxx::result res = r.exec_params(
-        "SELECT tenant, request_id, state, message_id, attempts, last_code, last_reply "
+        "SELECT tenant, request_id, state, message_id, attempts, last_code, last_reply, "
+        "       published_at IS NOT NULL AS published "
         "FROM messages WHERE tenant = $1 AND request_id = $2",
         clean_text(tenant), clean_text(request_id));
     if (res.empty()) return std::nullopt;
@@ -46,6 +47,7 @@ std::optional<message_row> find_message(const std::string& url, const std::strin
     m.attempts = row["attempts"].as<int>();
     if (!row["last_code"].is_null()) m.last_code = row["last_code"].as<int>();
     m.last_reply = text(row["last_reply"]);
+    m.published = row["published"].as<bool>();
     return m;
   });
 }

@@ -1,4 +1,5 @@
-// The worker: queued claims and records drained in batches (group commit), retried, parked.
+// The worker: queued claims, records, releases and published marks drained in batches (group
+// commit), retried, parked.
 #include "store/store.hpp"
 
 #include <algorithm>
@@ -6,10 +7,12 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -38,12 +41,55 @@ struct record_op {
   std::function<void()> done;
 };
 
-using op = std::variant<claim_op, record_op>;
+struct release_op {
+  std::string tenant, request_id;
+  std::function<void()> done;
+};
+
+struct published_op {
+  std::string tenant, request_id;
+  std::function<void()> done;
+};
+
+// Alternatives in detail::phase order.
+using op = std::variant<claim_op, record_op, release_op, published_op>;
 
 key_t key_of(const op& o) {
-  if (const auto* c = std::get_if<claim_op>(&o)) return {c->req.tenant, c->req.request_id};
-  const auto& r = std::get<record_op>(o);
-  return {r.ev.tenant, r.ev.request_id};
+  return std::visit(
+      [](const auto& x) -> key_t {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, claim_op>)
+          return {x.req.tenant, x.req.request_id};
+        else if constexpr (std::is_same_v<T, record_op>)
+          return {x.ev.tenant, x.ev.request_id};
+        else
+          return {x.tenant, x.request_id};
+      },
+      o);
+}
+
+static_assert(
+    std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(detail::phase::record), op>,
+                   record_op> &&
+    std::is_same_v<
+        std::variant_alternative_t<static_cast<std::size_t>(detail::phase::published), op>,
+        published_op>);
+
+detail::phase phase_of(const op& o) {
+  return static_cast<detail::phase>(o.index());
+}
+
+const char* kind_name(const op& o) {
+  constexpr const char* names[] = {"claim", "record", "release", "published"};
+  return names[o.index()];
+}
+
+// What an operation adds to its batch's statements, roughly: the claim content is what
+// can be big.
+std::size_t size_of(const op& o) {
+  constexpr std::size_t overhead = 256;
+  if (const auto* c = std::get_if<claim_op>(&o)) return overhead + c->req.content.size();
+  return overhead;
 }
 
 // When PG stays down, say so again at this pace rather than at every retry.
@@ -177,12 +223,15 @@ struct store::impl {
 
   // --- batches --------------------------------------------------------------------
 
-  // Under mu. Stops before a claim of a request recorded earlier in the same batch: claims
-  // run before records in a transaction, and that claim must see the record (a request
-  // redelivered just after it was sent must come back terminal).
+  // Under mu. A transaction runs claims, then records, then releases, then published
+  // marks (detail::phase): the batch stops before an operation that would run before one
+  // queued earlier for the same request (e.g. a claim after a record: a request
+  // redelivered just after it was sent must come back terminal; a record after a
+  // published mark). It also stops before the claim content exceeds batch_max_bytes.
   std::vector<op> take_batch() {
     std::vector<op> batch;
-    std::set<key_t> recorded;
+    std::map<key_t, detail::phase> latest; // the latest phase taken, per request
+    std::size_t bytes = 0;
     while (!queue.empty() && batch.size() < cfg.batch_max) {
       op& o = queue.front();
       key_t k = key_of(o);
@@ -191,8 +240,15 @@ struct store::impl {
         queue.pop_front();
         continue;
       }
-      if (std::holds_alternative<claim_op>(o) && recorded.count(k)) break;
-      if (std::holds_alternative<record_op>(o)) recorded.insert(std::move(k));
+      const detail::phase ph = phase_of(o);
+      const std::size_t size = size_of(o);
+      if (!batch.empty() && bytes + size > cfg.batch_max_bytes) break;
+      auto [it, added] = latest.emplace(std::move(k), ph);
+      if (!added) {
+        if (ph < it->second) break;
+        it->second = ph;
+      }
+      bytes += size;
       batch.push_back(std::move(o));
       queue.pop_front();
     }
@@ -210,27 +266,35 @@ struct store::impl {
 
   // One transaction for the whole batch; throws on failure.
   void attempt(std::vector<op>& batch) {
-    std::vector<detail::claim_item> claims;
-    std::vector<detail::record_item> records;
+    detail::batch_ops ops;
     for (auto& o : batch) {
       if (auto* c = std::get_if<claim_op>(&o))
-        claims.push_back({&c->req, {}});
+        ops.claims.push_back({&c->req, {}});
+      else if (auto* r = std::get_if<record_op>(&o))
+        ops.records.push_back({&r->ev, &r->op_id});
+      else if (auto* rel = std::get_if<release_op>(&o))
+        ops.releases.push_back({&rel->tenant, &rel->request_id});
       else {
-        auto& r = std::get<record_op>(o);
-        records.push_back({&r.ev, &r.op_id});
+        auto& p = std::get<published_op>(o);
+        ops.publishes.push_back({&p.tenant, &p.request_id});
       }
     }
-    detail::run_batch(*conn, {cfg.owner, cfg.lease}, claims, records);
+    detail::run_batch(*conn, {cfg.owner, cfg.lease}, ops);
     round_trip_ok();
     ++transactions;
     std::size_t ci = 0;
     for (auto& o : batch) {
       try {
         if (auto* c = std::get_if<claim_op>(&o)) {
-          if (c->done) c->done(std::move(claims[ci].result));
+          if (c->done) c->done(std::move(ops.claims[ci].result));
           ++ci;
-        } else if (auto& r = std::get<record_op>(o); r.done) {
-          r.done();
+        } else {
+          std::visit(
+              [](auto& x) {
+                if constexpr (!std::is_same_v<std::decay_t<decltype(x)>, claim_op>)
+                  if (x.done) x.done();
+              },
+              o);
         }
       } catch (const std::exception& e) {
         const auto [tenant, request_id] = key_of(o);
@@ -292,12 +356,11 @@ struct store::impl {
   void isolate(std::vector<op> batch, const std::string& why) {
     if (batch.size() == 1) {
       const auto [tenant, request_id] = key_of(batch.front());
-      detail::log_event(
-          spdlog::level::err, "store.operation_parked",
-          {{"tenant", tenant},
-           {"request_id", request_id},
-           {"operation", std::holds_alternative<claim_op>(batch.front()) ? "claim" : "record"},
-           {"error", why}});
+      detail::log_event(spdlog::level::err, "store.operation_parked",
+                        {{"tenant", tenant},
+                         {"request_id", request_id},
+                         {"operation", kind_name(batch.front())},
+                         {"error", why}});
       std::lock_guard lk(mu);
       park_locked(std::move(batch.front()));
       return;
@@ -420,6 +483,14 @@ void store::record(event_record ev, std::function<void()> done) {
     id = impl_->new_op_id();
   }
   impl_->enqueue(record_op{std::move(ev), std::move(id), std::move(done)});
+}
+
+void store::release(std::string tenant, std::string request_id, std::function<void()> done) {
+  impl_->enqueue(release_op{std::move(tenant), std::move(request_id), std::move(done)});
+}
+
+void store::published(std::string tenant, std::string request_id, std::function<void()> done) {
+  impl_->enqueue(published_op{std::move(tenant), std::move(request_id), std::move(done)});
 }
 
 bool store::healthy() const {

@@ -20,13 +20,22 @@ struct store_config {
   std::size_t batch_max = 512; // operations per transaction
   std::chrono::milliseconds retry_interval{500}; // between reconnect attempts when PG is down
   std::string owner;                             // this instance's id, written with claims
-  std::chrono::seconds lease{600}; // how long a claim holds messages.lease_until (informative)
+  // How long a claim holds the request (messages.lease_until): while it runs, a claim by
+  // another instance answers busy. Taken (or renewed) by every fresh or resumed claim.
+  std::chrono::seconds lease{600};
+  // Bytes of claim content per transaction (the batch statement carries it as JSON): a
+  // batch is cut before the claim that would exceed it; a bigger claim goes alone.
+  std::size_t batch_max_bytes = std::size_t{16} << 20;
 };
 
 struct claim_request {
   std::string tenant, request_id, message_id, sender, subject;
   int recipients = 0;
   std::string source; // "topic/partition@offset", for operators
+  // The composed MIME message (CRLF text). Stored by the claim that takes the request when
+  // the row holds none yet (first content wins); empty: store nothing. Text, like every
+  // column: NUL bytes are dropped and invalid UTF-8 replaced (composed MIME is 7-bit).
+  std::string content{};
 };
 
 struct claim_result {
@@ -34,10 +43,25 @@ struct claim_result {
     fresh,    // first time seen: go ahead
     resumed,  // seen before, not terminal (a crash or a redelivery): go ahead
     terminal, // already ended: do not send again
+    busy,     // not terminal, and another instance holds a live lease: do not send
   } kind = kind::fresh;
   std::string state;      // current state before this claim ("accepted", "sent", ...)
   int attempts = 0;       // SMTP attempts already recorded
   std::string message_id; // Message-ID stored by the first claim: reuse it when resuming
+  // fresh, resumed: the stored content after the claim (the first claim's, when one stored
+  // any), to be sent as is. Empty for terminal and busy (nothing to send), or when no
+  // claim ever passed content.
+  std::string content{};
+  // When the row's lease ends: ours for fresh and resumed, the other instance's for busy;
+  // usually none for terminal (a terminal record clears it).
+  std::optional<core::clock::time_point> lease_until{};
+  // terminal only: the terminal status event was acknowledged by the broker (published()).
+  // false: it may never have reached Kafka: publish it again, then call published().
+  bool published = false;
+  // The recorded outcome (messages.last_code/last_enhanced/last_reply and reason), to
+  // re-publish a terminal event; for other kinds, the last attempt's reply if any.
+  std::optional<core::smtp_reply_info> last_smtp{};
+  std::string reason{};
 };
 
 struct event_record {
@@ -56,6 +80,7 @@ struct message_row {
   int attempts = 0;
   std::optional<int> last_code;
   std::string last_reply;
+  bool published = false; // published() was called on the row (only on terminal rows)
 };
 
 class store {
@@ -83,6 +108,16 @@ public:
   // Upserts the messages row (created when missing, e.g. for rejected requests) and
   // appends a message_events row.
   void record(event_record ev, std::function<void()> done);
+  // Gives up this instance's lease (cfg.owner) on a request that is not terminal, so that
+  // another instance can claim it at once. No-op for a terminal row, a row held by
+  // another instance, or a missing row.
+  void release(std::string tenant, std::string request_id, std::function<void()> done);
+  // Marks the request's terminal status event as acknowledged by the broker
+  // (messages.published_at = now()). No-op unless the row is terminal. A later record that
+  // changes the row's state clears the mark.
+  void published(std::string tenant, std::string request_id, std::function<void()> done);
+  // Operations on one request take effect in the order they were queued (a batch is cut
+  // where running its statements in their fixed order would reorder them).
 
   // True while the last round trip to PG succeeded.
   bool healthy() const;

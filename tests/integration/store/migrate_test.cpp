@@ -1,10 +1,11 @@
-// Migrations against a real PostgreSQL: applied once, idempotent, safe to race.
+// Migrations against a real PostgreSQL: applied once, idempotent, safe to race, upgrades.
 #include <doctest/doctest.h>
 
 #include <exception>
 #include <thread>
 
 #include "pg.hpp"
+#include "store/migrations_data.hpp"
 
 using namespace iaposte;
 using namespace iaposte::testing;
@@ -52,4 +53,31 @@ TEST_CASE("PostgreSQL: two instances migrating at the same time both succeed") {
   }
   CHECK(db.count("SELECT count(*) FROM schema_migrations") ==
         static_cast<long long>(store::migration_names().size()));
+}
+
+TEST_CASE("PostgreSQL: upgrading to 0002, requests that had ended count as published") {
+  test_database db;
+  // The schema as 0001 left it, with the bookkeeping the migrator writes.
+  const auto& all = store::detail::compiled_migrations();
+  REQUIRE(all.size() >= 2);
+  REQUIRE(all[0].name == "0001_messages");
+  db.query("CREATE TABLE schema_migrations (version text PRIMARY KEY, name text NOT NULL, "
+           "applied_at timestamptz NOT NULL DEFAULT now())");
+  db.query(all[0].sql);
+  db.query("INSERT INTO schema_migrations (version, name) VALUES ('0001', 'messages')");
+  db.query("INSERT INTO messages (tenant, request_id, state, owner, lease_until) VALUES "
+           "('acme', 'old-sent', 'sent', 'old', NULL), "
+           "('acme', 'old-deferred', 'deferred', 'old', now() - interval '1 hour')");
+
+  store::store s(store_config_for(db));
+  s.migrate();
+  CHECK(s.find("acme", "old-sent")->published);
+  CHECK_FALSE(s.find("acme", "old-deferred")->published);
+  s.start();
+  const auto sent = claim_now(s, "acme", "old-sent", "content");
+  CHECK(sent.kind == store::claim_result::kind::terminal);
+  CHECK(sent.published);
+  const auto deferred = claim_now(s, "acme", "old-deferred", "content");
+  CHECK(deferred.kind == store::claim_result::kind::resumed); // the old lease expired
+  CHECK(deferred.content == "content");                       // stored now
 }

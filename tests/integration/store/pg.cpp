@@ -119,6 +119,11 @@ store::store_config store_config_for(const test_database& db) {
 
 store::claim_result claim_now(store::store& s, const std::string& tenant,
                               const std::string& request_id) {
+  return claim_now(s, tenant, request_id, {});
+}
+
+store::claim_result claim_now(store::store& s, const std::string& tenant,
+                              const std::string& request_id, std::string content) {
   auto p = std::make_shared<std::promise<store::claim_result>>();
   auto f = p->get_future();
   store::claim_request req;
@@ -129,6 +134,7 @@ store::claim_result claim_now(store::store& s, const std::string& tenant,
   req.subject = "subject";
   req.recipients = 1;
   req.source = "iaposte.requests/0@1";
+  req.content = std::move(content);
   s.claim(std::move(req), [p](store::claim_result r) { p->set_value(std::move(r)); });
   if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("claim never done");
   return f.get();
@@ -139,6 +145,27 @@ void record_now(store::store& s, store::event_record ev) {
   auto f = p->get_future();
   s.record(std::move(ev), [p] { p->set_value(); });
   if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("record never done");
+}
+
+namespace {
+
+// Runs an operation whose completion is a plain callback and waits for it.
+void wait_done(const char* what, const std::function<void(std::function<void()>)>& start) {
+  auto p = std::make_shared<std::promise<void>>();
+  auto f = p->get_future();
+  start([p] { p->set_value(); });
+  if (f.wait_for(10s) != std::future_status::ready)
+    throw std::runtime_error(std::string(what) + " never done");
+}
+
+} // namespace
+
+void release_now(store::store& s, const std::string& tenant, const std::string& request_id) {
+  wait_done("release", [&](auto done) { s.release(tenant, request_id, std::move(done)); });
+}
+
+void published_now(store::store& s, const std::string& tenant, const std::string& request_id) {
+  wait_done("published", [&](auto done) { s.published(tenant, request_id, std::move(done)); });
 }
 
 store::event_record event(const std::string& tenant, const std::string& request_id,

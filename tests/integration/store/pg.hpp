@@ -76,7 +76,12 @@ store::store_config store_config_for(const test_database& db);
 // claim() and record() waited for (throws after 10 s: a hung store is a failure).
 store::claim_result claim_now(store::store& s, const std::string& tenant,
                               const std::string& request_id);
+// The same claim carrying `content` (the composed message).
+store::claim_result claim_now(store::store& s, const std::string& tenant,
+                              const std::string& request_id, std::string content);
 void record_now(store::store& s, store::event_record ev);
+void release_now(store::store& s, const std::string& tenant, const std::string& request_id);
+void published_now(store::store& s, const std::string& tenant, const std::string& request_id);
 
 // An event for (tenant, request_id) with `status` at `attempt`.
 store::event_record event(const std::string& tenant, const std::string& request_id,
