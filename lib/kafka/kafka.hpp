@@ -1,5 +1,6 @@
-// Kafka intake and output: a group consumer with watermark offset storing and pause-based
-// back-pressure, an asynchronous batched producer, and topic creation.
+// Kafka intake and output: a group consumer (cooperative-sticky rebalancing) with per-partition
+// watermark offset storing and pause-based back-pressure, an asynchronous batched producer,
+// and topic creation.
 #pragma once
 
 #include <atomic>
@@ -23,7 +24,10 @@ struct message {
   std::string topic;
   std::int32_t partition = 0;
   std::int64_t offset = 0;
-  std::uint64_t generation = 0; // assignment generation, echoed back in consumer::done()
+  // The assignment epoch of the partition when the message was handed out (0: untracked),
+  // echoed back in consumer::done(): a done() from an epoch that was revoked never stores
+  // an offset, even when the partition has been assigned to this consumer again since.
+  std::uint64_t generation = 0;
   std::string key;
   std::string payload;
   headers hdrs;
@@ -78,6 +82,12 @@ struct consumer_config {
   properties extra;
   // Full for this long: pause the assignment (and keep polling) until 3/4 of it is done.
   std::chrono::milliseconds pause_after{1000};
+  // Daemon mode, on a revoke (another member joined or left): how long the rebalance waits
+  // for the revoked partitions' messages in flight to be done() before it commits their
+  // watermark and lets them go. What is still in flight then is redelivered to the new
+  // owner (whose PostgreSQL claim stops a second send). Keep it well below
+  // max.poll.interval.ms (300 s by default): the poll thread is blocked meanwhile.
+  std::chrono::milliseconds revoke_timeout{10000};
 };
 
 class consumer {
@@ -92,22 +102,27 @@ public:
   void start(std::function<void(message)> on_message);
 
   // Polls once on the caller's thread (for tools that do not want a thread).
-  // Returns false on timeout.
+  // Returns false on timeout (or an error, which is logged).
   bool poll_one(message& out, std::chrono::milliseconds timeout);
 
   // The message is finished (its outcome is durable): the partition's stored offset
-  // advances to the lowest offset still in flight (or last done + 1). Thread-safe.
+  // advances to the lowest offset still in flight (or last done + 1). Thread-safe. A
+  // message of a partition revoked since it was handed out only leaves the in-flight count.
   void done(const message& m);
 
   // Stops delivering new messages to on_message (messages fetched later are dropped
   // from memory and will be redelivered after a restart).
   void stop_intake();
 
-  // Stops the poll thread, commits the stored offsets and leaves the group.
+  // Stops the poll thread, commits the stored offsets and leaves the group. Call it after
+  // the drain: the final revoke does not wait for messages still in flight.
   void close();
 
   std::size_t in_flight() const;
   bool paused() const;
+  // How many times the group evicted this member for not polling within
+  // max.poll.interval.ms (each one logged as kafka.evicted).
+  std::size_t evictions() const;
 
 private:
   struct impl;
