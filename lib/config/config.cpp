@@ -203,6 +203,12 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   add("delivery.message_id_domain", text(dv.message_id_domain));
   add("delivery.drain_timeout_ms",
       [&dv](const std::string& v) { dv.drain_timeout = ms("delivery.drain_timeout_ms", v); });
+  add("delivery.lease_ms", [&c](const std::string& v) {
+    auto lease = ms("delivery.lease_ms", v);
+    if (lease < std::chrono::seconds(1))
+      throw config_error("delivery.lease_ms: expected at least 1000");
+    c.store.lease = std::chrono::ceil<std::chrono::seconds>(lease);
+  });
   add("delivery.probe_smtp_at_start", [&dv](const std::string& v) {
     dv.probe_smtp_at_start = to_bool("delivery.probe_smtp_at_start", v);
   });
@@ -243,10 +249,13 @@ std::map<std::string, std::string> flatten(const toml::table& doc,
   return out;
 }
 
+// The host name: stable across restarts, so that a restarted daemon resumes its own claims
+// at once instead of waiting for their lease. Several instances on one host need distinct
+// daemon.instance_id values (the systemd unit passes one).
 std::string default_instance_id() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  return std::string(host) + "-" + std::to_string(getpid());
+  return host;
 }
 
 } // namespace
@@ -347,6 +356,7 @@ nlohmann::json describe(const daemon_config& c) {
        {{"max_in_flight", c.delivery.max_in_flight},
         {"message_id_domain", c.delivery.message_id_domain},
         {"drain_timeout_ms", c.delivery.drain_timeout.count()},
+        {"lease_ms", std::chrono::milliseconds(c.store.lease).count()},
         {"probe_smtp_at_start", c.delivery.probe_smtp_at_start}}},
   };
 }

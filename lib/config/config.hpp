@@ -39,7 +39,7 @@ struct delivery_config {
 };
 
 struct daemon_config {
-  std::string instance_id; // empty: <hostname>-<pid>
+  std::string instance_id; // empty: the host name (one instance per host); owner of claims
   std::string log_level = "info";
   kafka_config kafka;
   smtp::relay_config smtp;

@@ -2,6 +2,7 @@
 // then record and publish the outcome before the offset may be committed.
 #include "worker/worker.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <random>
@@ -99,6 +100,17 @@ struct worker::impl : std::enable_shared_from_this<impl> {
           co_await (self->record(ev) && self->publish(ev));
         },
         asio::detached);
+  }
+
+  // The terminal event is acknowledged by the broker: a later redelivery of this request
+  // gets a `duplicate` event rather than the terminal event again.
+  void mark_published(const core::status_event& ev) {
+    db.published(ev.tenant, ev.request_id, [] {});
+  }
+
+  // Hands the request back (its lease cleared) so that another instance may take it at once.
+  void release(const core::request& req) {
+    db.release(req.tenant, req.request_id, [] {});
   }
 
   void count(status s) {
@@ -202,6 +214,10 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       return ev;
     };
 
+    // Composed before the claim so that the first claim stores it: every later attempt,
+    // after a restart or on another instance, sends these same bytes (same Message-ID,
+    // same Date).
+    const auto date = req.send_at ? std::max(*req.send_at, core::clock::now()) : core::clock::now();
     store::claim_request claim_req{req.tenant,
                                    req.request_id,
                                    message_id,
@@ -210,16 +226,44 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                                    static_cast<int>(req.envelope_recipients().size()),
                                    m.topic + "/" + std::to_string(m.partition) + "@" +
                                        std::to_string(m.offset)};
-    auto claim = co_await await_callback<store::claim_result>(
-        [&](auto done) { db.claim(std::move(claim_req), std::move(done)); });
+    claim_req.content = mime::compose(req, content, message_id, date);
+    store::claim_result claim;
+    for (;;) {
+      claim = co_await await_callback<store::claim_result>(
+          [&](auto done) { db.claim(claim_req, std::move(done)); });
+      if (claim.kind != store::claim_result::kind::busy) break;
+      // Another instance holds the lease (a rebalance moved the partition while it was
+      // still working on this request): wait for its outcome or for the lease to lapse.
+      auto wait = std::chrono::milliseconds{1000};
+      if (claim.lease_until)
+        wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*claim.lease_until -
+                                                                                core::clock::now()),
+                          std::chrono::milliseconds{100}, wait);
+      log::info("request.busy", {{"request_id", req.request_id},
+                                 {"tenant", req.tenant},
+                                 {"state", claim.state},
+                                 {"wait_ms", wait.count()}});
+      if (!co_await sleep(wait)) co_return;
+    }
 
     if (claim.kind == store::claim_result::kind::terminal) {
       auto ev = event(status::duplicate, claim.attempts);
-      ev.reason = "already " + claim.state;
-      log::info("request.duplicate",
-                {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
+      if (claim.published) {
+        ev.reason = "already " + claim.state;
+        log::info("request.duplicate",
+                  {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
+      } else {
+        // The outcome reached PostgreSQL but its event never reached the broker (a crash
+        // in between): publish the recorded terminal event now, not a duplicate.
+        ev.status = core::status_from_string(claim.state).value_or(status::duplicate);
+        ev.smtp = claim.last_smtp;
+        ev.reason = claim.reason;
+        log::info("request.republished",
+                  {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
+      }
       if (co_await settle(ev)) {
-        count(status::duplicate);
+        count(ev.status);
+        mark_published(ev);
         finished(m);
       }
       co_return;
@@ -229,15 +273,32 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     if (req.send_at) {
       auto wait =
           std::chrono::duration_cast<std::chrono::milliseconds>(*req.send_at - core::clock::now());
-      if (wait.count() > 0 && !co_await sleep(wait)) co_return;
+      if (wait.count() > 0 && !co_await sleep(wait)) {
+        release(req);
+        co_return;
+      }
     }
 
-    const std::string message = mime::compose(req, content, message_id, core::clock::now());
+    const std::string& message = claim.content.empty() ? claim_req.content : claim.content;
     const smtp::envelope env{req.from.email, req.envelope_recipients()};
 
     int attempt = claim.attempts;
     core::status_event final_ev;
     for (;;) {
+      if (attempt > claim.attempts) {
+        // After a backoff wait: renew the lease; if another instance took the request over
+        // meanwhile (a rebalance), it is theirs now.
+        auto again = co_await await_callback<store::claim_result>(
+            [&](auto done) { db.claim(claim_req, std::move(done)); });
+        if (again.kind != store::claim_result::kind::resumed) {
+          log::info(
+              "request.taken_over",
+              {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", again.state}});
+          // Ended elsewhere: its outcome is durable and published by the other instance.
+          if (again.kind == store::claim_result::kind::terminal) finished(m);
+          co_return;
+        }
+      }
       ++attempt;
       smtp::outcome out = co_await smtp.send(env, message);
       nlohmann::json fields{{"request_id", req.request_id},
@@ -283,10 +344,14 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       log::info("request.deferred", std::move(fields));
       count(status::deferred);
       note(std::move(ev));
-      if (!co_await sleep(delay)) co_return; // stopping: redelivered and resumed later
+      if (!co_await sleep(delay)) { // stopping: redelivered and resumed later, maybe elsewhere
+        release(req);
+        co_return;
+      }
     }
     if (co_await settle(final_ev)) {
       count(final_ev.status);
+      mark_published(final_ev);
       finished(m);
     }
   }

@@ -57,13 +57,15 @@ TEST_CASE("environment variables override the file, well-known names and IAPOSTE
                 {"SMTP_PORT", "587"},
                 {"SMTP_TLS", "required"},
                 {"IAPOSTE_RETRY_MAX_ATTEMPTS", "9"},
-                {"IAPOSTE_KAFKA_CREATE_TOPICS", "false"}}};
+                {"IAPOSTE_KAFKA_CREATE_TOPICS", "false"},
+                {"IAPOSTE_DELIVERY_LEASE_MS", "4500"}}};
   auto cfg = config::load(path, env.lookup());
   CHECK(cfg.smtp.host == "relay.example.org");
   CHECK(cfg.smtp.port == 587);
   CHECK(cfg.smtp.tls == smtp::tls_mode::required);
   CHECK(cfg.backoff.max_attempts == 9);
   CHECK_FALSE(cfg.kafka.create_topics);
+  CHECK(cfg.store.lease == std::chrono::seconds(5)); // rounded up to whole seconds
 }
 
 TEST_CASE("secrets come from files, relative names from $CREDENTIALS_DIRECTORY") {
@@ -96,6 +98,10 @@ TEST_CASE("bad values are refused with the key named and no secret quoted") {
   SUBCASE("out of range") {
     env.vars["SMTP_PORT"] = "70000";
     CHECK(error_of("", env).find("smtp.port") == 0);
+  }
+  SUBCASE("lease below a second") {
+    env.vars["IAPOSTE_DELIVERY_LEASE_MS"] = "10";
+    CHECK(error_of("", env).find("delivery.lease_ms") == 0);
   }
   SUBCASE("bad tls mode") {
     env.vars["SMTP_TLS"] = "maybe";
