@@ -122,6 +122,44 @@ TEST_CASE("a redelivered request that was already sent yields a duplicate event,
   CHECK(captured(r["request_id"]).size() == 1);
 }
 
+TEST_CASE("a redelivered request whose terminal event never reached the broker gets that event "
+          "again, not a second email") {
+  scenario sc("republish");
+  daemon_process daemon(sc.env);
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+  json r = valid_request(sc.name + "-1", "client@exemple.fr");
+  produce(sc.requests, {r});
+  topic_reader status(sc.status);
+  status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
+  REQUIRE(daemon.wait_log("request.sent", 10s));
+  // What a crash between the PostgreSQL record and the broker's acknowledgement leaves:
+  // the outcome recorded, its publication not.
+  std::string out;
+  std::string sql = "UPDATE messages SET published_at = NULL WHERE tenant = 'acme' AND "
+                    "request_id = '" +
+                    r["request_id"].get<std::string>() + "'";
+  REQUIRE_MESSAGE(
+      run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-v", "ON_ERROR_STOP=1", "-qc", sql}, {},
+          &out) == 0,
+      out);
+  produce(sc.requests, {r});
+  REQUIRE(daemon.wait_log("request.republished", 60s));
+  status.until(
+      [](const auto& seen) {
+        std::size_t sent = 0;
+        for (const auto& m : seen)
+          if (m.payload.find("\"sent\"") != std::string::npos) ++sent;
+        return sent >= 2;
+      },
+      30s);
+  std::vector<std::string> got;
+  for (const auto& e : status.events())
+    got.push_back(e["status"]);
+  CHECK(got == std::vector<std::string>{"accepted", "sent", "sent"});
+  CHECK(status.events().back()["smtp"]["code"] == 250);
+  CHECK(captured(r["request_id"]).size() == 1);
+}
+
 TEST_CASE("iaposted killed with SIGKILL mid-run and restarted: every request still ends sent") {
   scenario sc("sigkill");
   // Each message waits 200 ms at the final dot, so that the kill lands mid-run.
