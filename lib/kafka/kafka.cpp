@@ -279,7 +279,15 @@ struct consumer::impl final : RdKafka::RebalanceCb {
         error = RdKafka::err2str(e);
       if (!error.empty())
         log::error("kafka.assign_failed", {{"partitions", names_of(parts)}, {"error", error}});
-      if (is_paused.load() && !parts.empty()) c->pause(parts);
+      // librdkafka keeps a partition's paused flag across a loss and a reassignment
+      // (librdkafka#1849): set it explicitly both ways, or a partition paused before a
+      // broker restart stays paused forever.
+      if (!parts.empty()) {
+        if (is_paused.load())
+          c->pause(parts);
+        else
+          c->resume(parts);
+      }
       log::info("kafka.assigned", {{"partitions", names_of(parts)},
                                    {"protocol", protocol},
                                    {"assigned", assigned_count(c)}});

@@ -299,6 +299,14 @@ struct worker::impl : std::enable_shared_from_this<impl> {
           co_return;
         }
       }
+      // While PostgreSQL is away an outcome cannot be recorded: a crash then would resend
+      // everything sent meanwhile. Hold new attempts until it is back; this keeps the crash
+      // window to one group commit.
+      while (!db.healthy())
+        if (!co_await sleep(std::chrono::milliseconds{200})) {
+          release(req);
+          co_return;
+        }
       ++attempt;
       smtp::outcome out = co_await smtp.send(env, message);
       nlohmann::json fields{{"request_id", req.request_id},
