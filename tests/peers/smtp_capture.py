@@ -27,6 +27,19 @@ e.g. "slow200-datafail1-bob@example.test"):
 
 Counts live in memory for the server's lifetime.
 
+Random transient failures (chaos runs), independent of the prefixes above:
+
+    --tempfail-rate R  each RCPT is answered "451 4.3.0 Temporary failure (chaos)" with
+                       probability R (0..1; default 0: never). The draw is per RCPT command:
+                       the n-th RCPT of a given address (compared case-insensitively) fails
+                       when sha256("<seed>:<address>:<n>") read as a number in [0, 1) is
+                       below R. So for a seed, the same address sees the same sequence of
+                       refusals and acceptances whatever the order, timing or concurrency of
+                       the sessions, and a run can be replayed. A bounce- address is refused
+                       with 550 before the draw; a chaos refusal does not count as one of
+                       the N refusals of a tempfail<N>- prefix.
+    --seed N           the seed of those draws (default 0)
+
 Usage:
     smtp_capture.py --listen HOST:PORT --maildir DIR
                     [--starttls CERT KEY] [--require-starttls]
@@ -34,20 +47,22 @@ Usage:
                     [--auth USER:PASSWORD] [--auth-require-tls] [--auth-optional]
                     [--hostname NAME] [--size-limit BYTES] [--timeout S]
                     [--no-pipelining] [--quiet]
+                    [--tempfail-rate R] [--seed N]
 
 EHLO advertises SIZE, 8BITMIME, SMTPUTF8, PIPELINING, ENHANCEDSTATUSCODES, STARTTLS (with
 --starttls, before TLS) and AUTH PLAIN LOGIN (with --auth; with --auth-require-tls only after
 TLS). PORT 0 picks a free port. Once listening it prints "ready HOST:PORT" on stdout (flushed);
-it logs one line per transaction (and per refused recipient) to stderr and exits 0 on
-SIGTERM or SIGINT. With --auth, AUTH PLAIN and LOGIN are offered and MAIL FROM requires a
-successful AUTH (530 otherwise) unless --auth-optional is given; --auth-require-tls refuses
-AUTH before TLS (STARTTLS or implicit).
+it logs one line per transaction (and per refused recipient; chaos refusals only without
+--quiet) to stderr and exits 0 on SIGTERM or SIGINT. With --auth, AUTH PLAIN and LOGIN are
+offered and MAIL FROM requires a successful AUTH (530 otherwise) unless --auth-optional is
+given; --auth-require-tls refuses AUTH before TLS (STARTTLS or implicit).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import mailbox
@@ -65,6 +80,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 _PREFIX = re.compile(r"(tempfail|datafail|slow)(\d+)-|(bounce)-", re.IGNORECASE)
 
 TEMPFAIL_REPLY = "451 4.3.0 Temporary failure"
+CHAOS_REPLY = "451 4.3.0 Temporary failure (chaos)"
 BOUNCE_REPLY = "550 5.1.1 No such user"
 
 
@@ -83,6 +99,12 @@ def parse_faults(address: str) -> dict:
             faults[m.group(1).lower()] = int(m.group(2))
         pos = m.end()
     return faults
+
+
+def chaos_draw(seed: int, address: str, n: int) -> float:
+    """A uniform number in [0, 1) fixed by (seed, address, n): the n-th RCPT of address."""
+    digest = hashlib.sha256(f"{seed}:{address.lower()}:{n}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def log_line(msg: str) -> None:
@@ -119,7 +141,7 @@ class CaptureMaildir(mailbox.Maildir):
 
 class CaptureHandler:
     def __init__(self, maildir: CaptureMaildir, quiet: bool, *, auth: bool, implicit_tls: bool,
-                 pipelining: bool):
+                 pipelining: bool, tempfail_rate: float = 0.0, seed: int = 0):
         self.maildir = maildir
         self.quiet = quiet
         self.auth = auth
@@ -128,6 +150,10 @@ class CaptureHandler:
         self.rcpt_seen: dict[str, int] = {}
         self.data_seen: dict[str, int] = {}
         self.accepted = 0
+        self.tempfail_rate = tempfail_rate
+        self.seed = seed
+        self.chaos_seen: dict[str, int] = {}
+        self.chaos_refused = 0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -143,6 +169,16 @@ class CaptureHandler:
         if faults.get("bounce"):
             log_line(f"rcpt-refused peer={_peer(session)} rcpt={address} reply={BOUNCE_REPLY!r}")
             return BOUNCE_REPLY
+        if self.tempfail_rate > 0:
+            key = address.lower()
+            nth = self.chaos_seen.get(key, 0) + 1
+            self.chaos_seen[key] = nth
+            if chaos_draw(self.seed, key, nth) < self.tempfail_rate:
+                self.chaos_refused += 1
+                if not self.quiet:
+                    log_line(f"rcpt-refused peer={_peer(session)} rcpt={address} "
+                             f"reply={CHAOS_REPLY!r} chaos_try={nth}")
+                return CHAOS_REPLY
         n = faults.get("tempfail")
         if n:
             seen = self.rcpt_seen.get(address, 0) + 1
@@ -268,8 +304,16 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300, help="idle timeout per connection, s")
     ap.add_argument("--no-pipelining", action="store_true",
                     help="do not advertise PIPELINING")
-    ap.add_argument("--quiet", action="store_true", help="do not log accepted messages")
+    ap.add_argument("--quiet", action="store_true",
+                    help="do not log accepted messages (nor chaos refusals)")
+    ap.add_argument("--tempfail-rate", type=float, default=0.0, metavar="R",
+                    help="answer each RCPT 451 with probability R, 0..1 (default 0)")
+    ap.add_argument("--seed", type=int, default=0, metavar="N",
+                    help="seed of the --tempfail-rate draws (default 0)")
     args = ap.parse_args()
+
+    if not 0.0 <= args.tempfail_rate <= 1.0:
+        ap.error("--tempfail-rate must be between 0 and 1")
 
     if args.require_starttls and not args.starttls:
         ap.error("--require-starttls needs --starttls CERT KEY")
@@ -287,7 +331,8 @@ def main() -> int:
     maildir = CaptureMaildir(os.path.abspath(args.maildir))
     handler = CaptureHandler(maildir, args.quiet, auth=bool(args.auth),
                              implicit_tls=bool(args.implicit_tls),
-                             pipelining=not args.no_pipelining)
+                             pipelining=not args.no_pipelining,
+                             tempfail_rate=args.tempfail_rate, seed=args.seed)
 
     starttls_ctx = server_context(*args.starttls) if args.starttls else None
     implicit_ctx = server_context(*args.implicit_tls) if args.implicit_tls else None
@@ -344,13 +389,14 @@ def main() -> int:
     print(f"ready {sock_host}:{sock_port}", flush=True)
     log_line(f"listening {sock_host}:{sock_port} maildir={maildir._path} "
              f"starttls={bool(starttls_ctx)} implicit_tls={bool(implicit_ctx)} "
-             f"auth={bool(args.auth)}")
+             f"auth={bool(args.auth)} tempfail_rate={args.tempfail_rate} seed={args.seed}")
 
     started = time.monotonic()
     loop.run_until_complete(stop.wait())
     server.close()
     loop.run_until_complete(server.wait_closed())
-    log_line(f"stopping accepted={handler.accepted} uptime={time.monotonic() - started:.1f}s")
+    log_line(f"stopping accepted={handler.accepted} chaos_refused={handler.chaos_refused} "
+             f"uptime={time.monotonic() - started:.1f}s")
     loop.close()
     return 0
 
