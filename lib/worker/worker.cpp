@@ -202,6 +202,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     std::string domain = cfg.message_id_domain;
     if (domain.empty()) domain = req.from.email.substr(req.from.email.rfind('@') + 1);
     const std::string message_id = mime::make_message_id(req.tenant, req.request_id, domain);
+    const smtp::envelope env{req.from.email, req.envelope_recipients()};
 
     auto event = [&](status s, int attempt) {
       core::status_event ev;
@@ -223,7 +224,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                                    message_id,
                                    req.from.email,
                                    content.subject,
-                                   static_cast<int>(req.envelope_recipients().size()),
+                                   static_cast<int>(env.rcpt_to.size()),
                                    m.topic + "/" + std::to_string(m.partition) + "@" +
                                        std::to_string(m.offset)};
     claim_req.content = mime::compose(req, content, message_id, date);
@@ -280,7 +281,6 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
 
     const std::string& message = claim.content.empty() ? claim_req.content : claim.content;
-    const smtp::envelope env{req.from.email, req.envelope_recipients()};
 
     int attempt = claim.attempts;
     core::status_event final_ev;

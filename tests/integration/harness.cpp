@@ -272,6 +272,22 @@ std::set<std::string> terminal_ids(const std::vector<kafka::message>& seen) {
   return out;
 }
 
+std::size_t count_status(const std::vector<kafka::message>& seen, const std::string& status) {
+  std::size_t n = 0;
+  for (const auto& m : seen) {
+    auto e = json::parse(m.payload, nullptr, false);
+    if (e.is_object() && e.value("status", "") == status) ++n;
+  }
+  return n;
+}
+
+std::vector<std::string> statuses(const std::vector<json>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events)
+    out.push_back(e.is_object() ? e.value("status", "") : "");
+  return out;
+}
+
 std::map<std::string, std::vector<std::string>> statuses_by_request(const std::vector<json>& ev) {
   std::map<std::string, std::vector<std::string>> out;
   for (const auto& e : ev)

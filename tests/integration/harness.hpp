@@ -78,6 +78,12 @@ private:
 // The request_ids that reached a terminal status (anything but accepted and deferred).
 std::set<std::string> terminal_ids(const std::vector<kafka::message>& seen);
 
+// How many of the messages read are status events with this status.
+std::size_t count_status(const std::vector<kafka::message>& seen, const std::string& status);
+
+// The `status` field of each event, in order.
+std::vector<std::string> statuses(const std::vector<json>& events);
+
 // Statuses per request_id, in order, from a list of events.
 std::map<std::string, std::vector<std::string>> statuses_by_request(const std::vector<json>& ev);
 

@@ -110,9 +110,7 @@ TEST_CASE("a 4xx at RCPT is deferred with backoff, then sent") {
   topic_reader status(sc.status);
   status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
   auto events = status.events();
-  std::vector<std::string> got;
-  for (const auto& e : events)
-    got.push_back(e["status"]);
+  auto got = statuses(events);
   REQUIRE(got == std::vector<std::string>{"accepted", "deferred", "deferred", "sent"});
   CHECK(events[1]["smtp"]["code"] == 451);
   CHECK(events[1]["attempt"] == 1);
@@ -148,9 +146,7 @@ TEST_CASE("exhausted retries end as failed with the last reply") {
   produce(sc.requests, {french_request(sc.name + "-1", "acme", rcpt, "Léa", "Exemple")});
   topic_reader status(sc.status);
   status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
-  std::vector<std::string> got;
-  for (const auto& e : status.events())
-    got.push_back(e["status"]);
+  auto got = statuses(status.events());
   REQUIRE(got == std::vector<std::string>{"accepted", "deferred", "failed"});
   auto last = status.events().back();
   CHECK(last["attempt"] == 2);

@@ -108,16 +108,8 @@ TEST_CASE("a redelivered request that was already sent yields a duplicate event,
   topic_reader status(sc.status);
   status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
   produce(sc.requests, {r});
-  status.until(
-      [](const auto& seen) {
-        for (const auto& m : seen)
-          if (m.payload.find("\"duplicate\"") != std::string::npos) return true;
-        return false;
-      },
-      60s);
-  std::vector<std::string> got;
-  for (const auto& e : status.events())
-    got.push_back(e["status"]);
+  status.until([](const auto& seen) { return count_status(seen, "duplicate") >= 1; }, 60s);
+  auto got = statuses(status.events());
   CHECK(got == std::vector<std::string>{"accepted", "sent", "duplicate"});
   CHECK(captured(r["request_id"]).size() == 1);
 }
@@ -144,17 +136,8 @@ TEST_CASE("a redelivered request whose terminal event never reached the broker g
       out);
   produce(sc.requests, {r});
   REQUIRE(daemon.wait_log("request.republished", 60s));
-  status.until(
-      [](const auto& seen) {
-        std::size_t sent = 0;
-        for (const auto& m : seen)
-          if (m.payload.find("\"sent\"") != std::string::npos) ++sent;
-        return sent >= 2;
-      },
-      30s);
-  std::vector<std::string> got;
-  for (const auto& e : status.events())
-    got.push_back(e["status"]);
+  status.until([](const auto& seen) { return count_status(seen, "sent") >= 2; }, 30s);
+  auto got = statuses(status.events());
   CHECK(got == std::vector<std::string>{"accepted", "sent", "sent"});
   CHECK(status.events().back()["smtp"]["code"] == 250);
   CHECK(captured(r["request_id"]).size() == 1);
@@ -235,14 +218,7 @@ TEST_CASE("SIGTERM drains the requests in flight, commits, and exits 0") {
   {
     daemon_process d(sc.env);
     REQUIRE_MESSAGE(d.wait_log("daemon.ready", 60s), d.log());
-    status.until(
-        [](const auto& seen) {
-          std::size_t accepted = 0;
-          for (const auto& m : seen)
-            if (m.payload.find("\"accepted\"") != std::string::npos) ++accepted;
-          return accepted >= 40;
-        },
-        60s);
+    status.until([](const auto& seen) { return count_status(seen, "accepted") >= 40; }, 60s);
     CHECK(terminal_ids(status.until([](auto&) { return true; }, 0ms)).size() < 40);
     d.signal(SIGTERM);
     CHECK(d.wait_exit(30s) == 0);
