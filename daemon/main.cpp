@@ -74,6 +74,15 @@ asio::awaitable<void> heartbeat(worker::worker& w, kafka::consumer& c, store::st
   }
 }
 
+// The topics the daemon reads and writes, created at start when missing.
+std::vector<std::string> all_topics(const config::daemon_config& cfg) {
+  std::vector<std::string> topics{cfg.kafka.requests_topic, cfg.kafka.status_topic,
+                                  cfg.kafka.dlq_topic};
+  for (const auto& t : cfg.delivery.retry_tiers)
+    topics.push_back(t.topic);
+  return topics;
+}
+
 int run(const config::daemon_config& cfg) {
   log::info("daemon.starting", {{"instance_id", cfg.instance_id}});
 
@@ -89,9 +98,7 @@ int run(const config::daemon_config& cfg) {
   try {
     producer.check_reachable(std::chrono::seconds(10));
     if (cfg.kafka.create_topics)
-      producer.ensure_topics(
-          {cfg.kafka.requests_topic, cfg.kafka.status_topic, cfg.kafka.dlq_topic},
-          cfg.kafka.topic_partitions, std::chrono::seconds(10));
+      producer.ensure_topics(all_topics(cfg), cfg.kafka.topic_partitions, std::chrono::seconds(10));
   } catch (const std::exception& e) {
     log::error("startup.failed",
                {{"component", "kafka"}, {"brokers", cfg.kafka.brokers}, {"error", e.what()}});
@@ -122,14 +129,11 @@ int run(const config::daemon_config& cfg) {
       {"session.timeout.ms", std::to_string(cfg.kafka.session_timeout.count())}};
   if (!cfg.kafka.group_instance_id.empty())
     consumer_props["group.instance.id"] = cfg.kafka.group_instance_id;
-  kafka::consumer consumer({cfg.kafka.brokers,
-                            cfg.kafka.group_id,
-                            {cfg.kafka.requests_topic},
-                            true,
-                            "earliest",
-                            cfg.delivery.max_in_flight,
-                            cfg.kafka.commit_interval,
-                            consumer_props});
+  std::vector<std::string> intake{cfg.kafka.requests_topic};
+  for (const auto& t : cfg.delivery.retry_tiers)
+    intake.push_back(t.topic);
+  kafka::consumer consumer({cfg.kafka.brokers, cfg.kafka.group_id, intake, true, "earliest",
+                            cfg.delivery.max_in_flight, cfg.kafka.commit_interval, consumer_props});
 
   worker::worker_config wcfg;
   wcfg.status_topic = cfg.kafka.status_topic;
@@ -137,6 +141,10 @@ int run(const config::daemon_config& cfg) {
   wcfg.limits = cfg.limits;
   wcfg.backoff = cfg.backoff;
   wcfg.message_id_domain = cfg.delivery.message_id_domain;
+  wcfg.in_process_max = cfg.delivery.in_process_max;
+  wcfg.lifetime = cfg.delivery.lifetime;
+  for (const auto& t : cfg.delivery.retry_tiers)
+    wcfg.retry_tiers.push_back({t.topic, t.delay});
   worker::worker w(io.get_executor(), wcfg, producer, db, smtp,
                    [&consumer](const kafka::message& m) { consumer.done(m); });
 

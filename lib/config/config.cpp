@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -82,6 +83,39 @@ std::string read_secret_file(const std::string& key, std::string path, const env
 
 std::chrono::milliseconds ms(const std::string& key, const std::string& v) {
   return std::chrono::milliseconds{to_integer(key, v, 0, 86400000LL * 30)};
+}
+
+// "topic:delay_ms, topic:delay_ms" (ascending delays after sorting); "" = no retry topics.
+std::vector<retry_tier> parse_tiers(const std::string& key, const std::string& v) {
+  std::vector<retry_tier> tiers;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto trim = [](std::string x) {
+      auto b = x.find_first_not_of(" \t");
+      auto e = x.find_last_not_of(" \t");
+      return b == std::string::npos ? std::string{} : x.substr(b, e - b + 1);
+    };
+    item = trim(item);
+    if (item.empty()) continue;
+    auto colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      throw config_error(key + ": expected topic:delay_ms, got \"" + item + "\"");
+    auto delay = ms(key, trim(item.substr(colon + 1)));
+    if (delay < std::chrono::seconds(1))
+      throw config_error(key + ": a retry topic's delay must be at least 1000 ms");
+    tiers.push_back({trim(item.substr(0, colon)), delay});
+  }
+  std::sort(tiers.begin(), tiers.end(),
+            [](const retry_tier& a, const retry_tier& b) { return a.delay < b.delay; });
+  return tiers;
+}
+
+std::string tiers_text(const std::vector<retry_tier>& tiers) {
+  std::string out;
+  for (const auto& t : tiers)
+    out += (out.empty() ? "" : ",") + t.topic + ":" + std::to_string(t.delay.count());
+  return out;
 }
 
 std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::string>& files) {
@@ -196,6 +230,15 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   });
 
   auto& dv = c.delivery;
+  add("retry.in_process_max_ms",
+      [&dv](const std::string& v) { dv.in_process_max = ms("retry.in_process_max_ms", v); });
+  add("retry.tiers",
+      [&dv](const std::string& v) { dv.retry_tiers = parse_tiers("retry.tiers", v); });
+  add("delivery.lifetime_ms", [&dv](const std::string& v) {
+    dv.lifetime = ms("delivery.lifetime_ms", v);
+    if (dv.lifetime < std::chrono::seconds(1))
+      throw config_error("delivery.lifetime_ms: expected at least 1000");
+  });
   add("delivery.max_in_flight", [&dv](const std::string& v) {
     dv.max_in_flight =
         static_cast<std::size_t>(to_integer("delivery.max_in_flight", v, 1, 1000000));
@@ -351,13 +394,16 @@ nlohmann::json describe(const daemon_config& c) {
         {"initial_ms", c.backoff.initial.count()},
         {"multiplier", c.backoff.multiplier},
         {"max_delay_ms", c.backoff.max_delay.count()},
-        {"jitter", c.backoff.jitter}}},
+        {"jitter", c.backoff.jitter},
+        {"in_process_max_ms", c.delivery.in_process_max.count()},
+        {"tiers", tiers_text(c.delivery.retry_tiers)}}},
       {"delivery",
        {{"max_in_flight", c.delivery.max_in_flight},
         {"message_id_domain", c.delivery.message_id_domain},
         {"drain_timeout_ms", c.delivery.drain_timeout.count()},
         {"lease_ms", std::chrono::milliseconds(c.store.lease).count()},
-        {"probe_smtp_at_start", c.delivery.probe_smtp_at_start}}},
+        {"probe_smtp_at_start", c.delivery.probe_smtp_at_start},
+        {"lifetime_ms", c.delivery.lifetime.count()}}},
   };
 }
 

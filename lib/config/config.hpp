@@ -7,6 +7,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,8 +32,21 @@ struct kafka_config {
   std::chrono::milliseconds commit_interval{1000};
 };
 
+// A fixed-delay retry topic (retry.tiers: "topic:delay_ms,...").
+struct retry_tier {
+  std::string topic;
+  std::chrono::milliseconds delay{0};
+};
+
 struct delivery_config {
   std::size_t max_in_flight = 1000;
+  // Waits up to this long are in-process; longer ones go through the retry topics.
+  std::chrono::milliseconds in_process_max{60000};
+  std::vector<retry_tier> retry_tiers{{"iaposte.retry.1m", std::chrono::minutes(1)},
+                                      {"iaposte.retry.10m", std::chrono::minutes(10)},
+                                      {"iaposte.retry.1h", std::chrono::hours(1)}};
+  // Bound of all retries, from the request's first production (or its send_at).
+  std::chrono::milliseconds lifetime{std::chrono::hours(24 * 5)};
   std::string message_id_domain; // empty: the sender's domain
   std::chrono::milliseconds drain_timeout{30000};
   bool probe_smtp_at_start = true;

@@ -31,7 +31,17 @@ struct message {
   std::string key;
   std::string payload;
   headers hdrs;
+  std::int64_t timestamp_ms = 0; // the record's timestamp (producer create time), 0 if none
+
+  // The value of header `name`, or nullptr.
+  const std::string* header(std::string_view name) const;
 };
+
+// A message carrying this header (milliseconds since the Unix epoch, decimal) is not handed
+// out before that time: the consumer pauses its partition, seeks back to it and resumes the
+// partition when it is due. Retry topics are FIFO with a fixed delay, so the head of a
+// partition is always the first one due.
+inline constexpr std::string_view not_before_header = "iaposte-not-before";
 
 struct producer_config {
   std::string brokers;
@@ -120,6 +130,8 @@ public:
 
   std::size_t in_flight() const;
   bool paused() const;
+  // Partitions held back because their next message is not due yet (not_before_header).
+  std::size_t held() const;
   // How many times the group evicted this member for not polling within
   // max.poll.interval.ms (each one logged as kafka.evicted).
   std::size_t evictions() const;

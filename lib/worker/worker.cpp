@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <mutex>
 #include <random>
 #include <set>
@@ -41,6 +42,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   bool stopping = false;                  // executor thread only
   std::set<asio::steady_timer*> sleepers; // executor thread only
   counters stats;                         // executor thread only
+  // Requests being handled here ("tenant\n request_id"): a second copy (a retry topic's copy
+  // next to a redelivered original) waits for the first, since claims by one owner succeed.
+  std::set<std::string> handling; // executor thread only
   std::mt19937_64 rng{std::random_device{}()};
 
   impl(asio::any_io_executor e, worker_config c, kafka::producer& p, store::store& s,
@@ -138,6 +142,72 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  static std::int64_t epoch_ms(core::clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+
+  // A time header (ms since the epoch) of a message from a retry topic.
+  static std::optional<core::clock::time_point> header_time(const kafka::message& m,
+                                                            std::string_view name) {
+    const std::string* v = m.header(name);
+    if (!v) return std::nullopt;
+    std::int64_t ms = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), ms);
+    if (ec != std::errc{} || end != v->data() + v->size()) return std::nullopt;
+    return core::clock::time_point(std::chrono::milliseconds(ms));
+  }
+
+  static std::string source_of(const kafka::message& m) {
+    return m.topic + "/" + std::to_string(m.partition) + "@" + std::to_string(m.offset);
+  }
+
+  enum class waited { ready, stopped, handed_off };
+
+  // Waits until `target`: in-process when it is near (or no retry topic fits), otherwise
+  // hands the request to the retry topic with the longest delay not above the wait, its
+  // lease released first; the caller then commits the message (`handed_off`). The copy
+  // carries the time it is wanted (due_header) and when the request was first produced.
+  awaitable<waited> wait_until(core::clock::time_point target, const kafka::message& m,
+                               const core::request& req, core::clock::time_point first_seen) {
+    auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(target - core::clock::now());
+    if (remaining.count() <= 0) co_return waited::ready;
+    const retry_tier* tier = nullptr;
+    if (remaining > cfg.in_process_max)
+      for (const auto& t : cfg.retry_tiers)
+        if (t.delay <= remaining) tier = &t;
+    if (!tier) co_return co_await sleep(remaining) ? waited::ready : waited::stopped;
+
+    co_await await_callback<bool>(
+        [&](auto done) { db.release(req.tenant, req.request_id, [done] { done(true); }); });
+    const auto now = core::clock::now();
+    kafka::headers hdrs{
+        {std::string(kafka::not_before_header), std::to_string(epoch_ms(now + tier->delay))},
+        {std::string(due_header), std::to_string(epoch_ms(target))},
+        {std::string(first_seen_header), std::to_string(epoch_ms(first_seen))},
+        {"iaposte-source", source_of(m)}};
+    if (!co_await produce(tier->topic, req.request_id, m.payload, std::move(hdrs)))
+      co_return waited::stopped;
+    ++stats.handed_off;
+    log::info("request.handed_off", {{"request_id", req.request_id},
+                                     {"tenant", req.tenant},
+                                     {"topic", tier->topic},
+                                     {"due_in_ms", remaining.count()}});
+    co_return waited::handed_off;
+  }
+
+  // A request that gave up: its copy on the DLQ, with the reason and the last SMTP reply.
+  awaitable<bool> copy_to_dlq(const kafka::message& m, const core::status_event& ev) {
+    kafka::headers hdrs{{"iaposte-reason", ev.reason},
+                        {"iaposte-status", std::string(core::to_string(ev.status))},
+                        {"iaposte-source", source_of(m)}};
+    if (ev.smtp)
+      hdrs.emplace_back("iaposte-last-reply",
+                        std::to_string(ev.smtp->code) + " " + ev.smtp->enhanced +
+                            (ev.smtp->enhanced.empty() ? "" : " ") + ev.smtp->text);
+    co_return co_await produce(cfg.dlq_topic, ev.request_id, m.payload, std::move(hdrs));
+  }
+
   awaitable<void> reject(const kafka::message& m, std::string request_id, std::string tenant,
                          nlohmann::json metadata, const std::string& reason) {
     if (request_id.empty())
@@ -190,9 +260,6 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     } else if (content.subject.size() + content.text.size() + content.html.size() >
                cfg.limits.max_body_bytes) {
       problem = "body too large after substitution";
-    } else if (req.send_at && *req.send_at > core::clock::now() + cfg.max_schedule_wait) {
-      problem = "send_at more than " + std::to_string(cfg.max_schedule_wait.count()) +
-                " s ahead is not supported yet";
     }
     if (!problem.empty()) {
       co_await reject(m, req.request_id, req.tenant, req.metadata, problem);
@@ -228,6 +295,16 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                                    m.topic + "/" + std::to_string(m.partition) + "@" +
                                        std::to_string(m.offset)};
     claim_req.content = mime::compose(req, content, message_id, date);
+    const std::string handling_key = req.tenant + '\n' + req.request_id;
+    while (handling.count(handling_key))
+      if (!co_await sleep(std::chrono::milliseconds{200})) co_return;
+    handling.insert(handling_key);
+    struct unmark {
+      std::set<std::string>& set;
+      const std::string& key;
+      ~unmark() { set.erase(key); }
+    } unmark_on_exit{handling, handling_key};
+
     store::claim_result claim;
     for (;;) {
       claim = co_await await_callback<store::claim_result>(
@@ -271,20 +348,51 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
     if (claim.kind == store::claim_result::kind::fresh) note(event(status::accepted, 0));
 
-    if (req.send_at) {
-      auto wait =
-          std::chrono::duration_cast<std::chrono::milliseconds>(*req.send_at - core::clock::now());
-      if (wait.count() > 0 && !co_await sleep(wait)) {
-        release(req);
-        co_return;
-      }
-    }
+    // Every retry is bounded by the request's lifetime, counted from when it was first
+    // produced (carried along the retry topics), and by its expires_at.
+    const auto first_seen =
+        header_time(m, first_seen_header)
+            .value_or(m.timestamp_ms > 0
+                          ? core::clock::time_point(std::chrono::milliseconds(m.timestamp_ms))
+                          : core::clock::now());
+    // A scheduled request's lifetime starts at its send_at.
+    auto deadline = std::max(first_seen, req.send_at.value_or(first_seen)) + cfg.lifetime;
+    if (req.expires_at && *req.expires_at < deadline) deadline = *req.expires_at;
 
     const std::string& message = claim.content.empty() ? claim_req.content : claim.content;
 
+    // The first wait: a scheduled send (send_at), or a retry topic's due time.
+    std::optional<core::clock::time_point> wait_for = header_time(m, due_header);
+    if (req.send_at && (!wait_for || *req.send_at > *wait_for)) wait_for = req.send_at;
+
     int attempt = claim.attempts;
+    std::optional<core::smtp_reply_info> last_reply = claim.last_smtp;
+    std::string last_error = claim.reason;
     core::status_event final_ev;
     for (;;) {
+      if (wait_for && *wait_for < deadline) {
+        auto w = co_await wait_until(*wait_for, m, req, first_seen);
+        if (w == waited::stopped) { // redelivered and resumed later, maybe elsewhere
+          release(req);
+          co_return;
+        }
+        if (w == waited::handed_off) {
+          finished(m);
+          co_return;
+        }
+      }
+      wait_for.reset();
+      if (core::clock::now() >= deadline) {
+        final_ev = event(status::failed, attempt);
+        final_ev.smtp = last_reply;
+        final_ev.reason =
+            "expired" + (last_error.empty() ? std::string{} : "; last error: " + last_error);
+        log::warn("request.failed", {{"request_id", req.request_id},
+                                     {"tenant", req.tenant},
+                                     {"attempt", attempt},
+                                     {"reason", final_ev.reason}});
+        break;
+      }
       if (attempt > claim.attempts) {
         // After a backoff wait: renew the lease; if another instance took the request over
         // meanwhile (a rebalance), it is theirs now.
@@ -330,15 +438,17 @@ struct worker::impl : std::enable_shared_from_this<impl> {
         log::warn("request.bounced", std::move(fields));
         break;
       }
+      last_reply = reply;
+      last_error = why;
       auto delay = core::backoff_delay(cfg.backoff, attempt,
                                        std::uniform_real_distribution<double>(0, 1)(rng));
       auto next = core::clock::now() + delay;
-      bool expired = req.expires_at && next > *req.expires_at;
+      bool expired = next >= deadline;
       if (attempt >= cfg.backoff.max_attempts || expired) {
         final_ev = event(status::failed, attempt);
         final_ev.smtp = reply;
         final_ev.reason =
-            (expired ? "expired; last error: "
+            (expired ? "expired before the next attempt; last error: "
                      : "gave up after " + std::to_string(attempt) + " attempts; last error: ") +
             why;
         log::warn("request.failed", std::move(fields));
@@ -352,12 +462,16 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       log::info("request.deferred", std::move(fields));
       count(status::deferred);
       note(std::move(ev));
-      if (!co_await sleep(delay)) { // stopping: redelivered and resumed later, maybe elsewhere
-        release(req);
-        co_return;
-      }
+      wait_for = next;
     }
-    if (co_await settle(final_ev)) {
+    bool durable = false;
+    if (final_ev.status == status::failed) {
+      auto [settled, copied] = co_await (settle(final_ev) && copy_to_dlq(m, final_ev));
+      durable = settled && copied;
+    } else {
+      durable = co_await settle(final_ev);
+    }
+    if (durable) {
       count(final_ev.status);
       mark_published(final_ev);
       finished(m);

@@ -73,6 +73,8 @@ scenario::scenario(const std::string& n) : name(unique(n)) {
          {"IAPOSTE_KAFKA_STATUS_TOPIC", status},
          {"IAPOSTE_KAFKA_DLQ_TOPIC", dlq},
          {"IAPOSTE_KAFKA_GROUP_ID", group},
+         // Retry topics belong to one deployment, like its requests topic.
+         {"IAPOSTE_RETRY_TIERS", name + ".retry.1m:60000"},
          {"IAPOSTE_KAFKA_TOPIC_PARTITIONS", "2"},
          {"IAPOSTE_KAFKA_SESSION_TIMEOUT_MS", "6000"},
          {"IAPOSTE_RETRY_INITIAL_MS", "100"},

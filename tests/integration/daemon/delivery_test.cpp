@@ -152,4 +152,13 @@ TEST_CASE("exhausted retries end as failed with the last reply") {
   CHECK(last["attempt"] == 2);
   CHECK(last["smtp"]["code"] == 451);
   CHECK(last["reason"].get<std::string>().find("gave up after 2 attempts") != std::string::npos);
+  // Its copy on the DLQ, with why and the last reply.
+  topic_reader dlq(sc.dlq);
+  const auto& copies = dlq.until([](const auto& seen) { return !seen.empty(); }, 30s);
+  REQUIRE(copies.size() == 1);
+  CHECK(copies[0].key == sc.name + "-1");
+  REQUIRE(copies[0].header("iaposte-last-reply"));
+  CHECK(copies[0].header("iaposte-last-reply")->rfind("451 4.3.0", 0) == 0);
+  REQUIRE(copies[0].header("iaposte-reason"));
+  CHECK(copies[0].header("iaposte-reason")->find("gave up") != std::string::npos);
 }
