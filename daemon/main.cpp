@@ -145,8 +145,10 @@ int run(const config::daemon_config& cfg) {
   wcfg.lifetime = cfg.delivery.lifetime;
   for (const auto& t : cfg.delivery.retry_tiers)
     wcfg.retry_tiers.push_back({t.topic, t.delay});
-  worker::worker w(io.get_executor(), wcfg, producer, db, smtp,
-                   [&consumer](const kafka::message& m) { consumer.done(m); });
+  kafka::key_finder status_finder(cfg.kafka.brokers, cfg.kafka.status_topic);
+  worker::worker w(
+      io.get_executor(), wcfg, producer, db, smtp,
+      [&consumer](const kafka::message& m) { consumer.done(m); }, &status_finder);
 
   db.start();
   consumer.start([&w](kafka::message m) { w.submit(std::move(m)); });

@@ -141,4 +141,32 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
+// Looks a topic over for messages by key, from a point in time to the end: for recovery
+// paths only (is the terminal event of this request already on the status topic?). Reads
+// every partition from the first offset at or after `since` up to the end as it was when
+// the search began; searches queued meanwhile are answered by one scan. Its own thread and
+// its own consumer (assigned partitions, no group, no commits).
+class key_finder {
+public:
+  // `match` decides whether a message with the key counts (e.g. its status).
+  using match_fn = std::function<bool(std::string_view payload)>;
+  // found, or an error text (empty when the scan completed).
+  using done_fn = std::function<void(bool found, std::string error)>;
+
+  key_finder(std::string brokers, std::string topic, properties extra = {});
+  ~key_finder(); // answers the searches still queued with an error
+  key_finder(const key_finder&) = delete;
+  key_finder& operator=(const key_finder&) = delete;
+
+  // `done` runs on the finder's thread.
+  void find(std::string key, std::chrono::system_clock::time_point since, match_fn match,
+            done_fn done);
+
+  std::uint64_t scans() const; // completed scans, for tests
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
 } // namespace iaposte::kafka

@@ -64,6 +64,7 @@ existing AS (
    WHERE m.tenant = i.tenant AND m.request_id = i.request_id
   RETURNING m.tenant, m.request_id, m.state, m.attempts, m.message_id, m.owner,
             (extract(epoch FROM m.lease_until) * 1000000)::bigint AS lease_us,
+            (extract(epoch FROM m.updated_at) * 1000000)::bigint AS updated_us,
             m.published_at IS NOT NULL AS published, m.last_code, m.last_enhanced,
             m.last_reply, m.reason,
             CASE WHEN m.state NOT IN )sql" IAPOSTE_TERMINAL_STATES R"sql( AND m.owner = $2
@@ -81,6 +82,7 @@ inserted AS (
   ON CONFLICT (tenant, request_id) DO NOTHING
   RETURNING tenant, request_id, state, attempts, message_id, owner,
             (extract(epoch FROM lease_until) * 1000000)::bigint AS lease_us,
+            (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us,
             false AS published, last_code, last_enhanced, last_reply, reason,
             NULL::text AS content
 )
@@ -235,7 +237,7 @@ struct claim_answer {
   std::string state, message_id, owner, reason;
   int attempts = 0;
   std::optional<std::string> content; // none: the stored content is what was sent
-  std::optional<core::clock::time_point> lease_until;
+  std::optional<core::clock::time_point> lease_until, updated_at;
   std::optional<core::smtp_reply_info> last_smtp;
 };
 
@@ -254,6 +256,8 @@ claim_answer read_answer(const pqxx::row& row) {
   a.reason = text_of(row["reason"]);
   if (!row["content"].is_null()) a.content = row["content"].c_str();
   if (!row["lease_us"].is_null()) a.lease_until = from_epoch_us(row["lease_us"].as<std::int64_t>());
+  if (!row["updated_us"].is_null())
+    a.updated_at = from_epoch_us(row["updated_us"].as<std::int64_t>());
   if (!row["last_code"].is_null())
     a.last_smtp = core::smtp_reply_info{row["last_code"].as<int>(), text_of(row["last_enhanced"]),
                                         text_of(row["last_reply"])};
@@ -320,6 +324,7 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
     r.attempts = a.attempts;
     r.message_id = a.message_id;
     r.lease_until = a.lease_until;
+    r.updated_at = a.updated_at;
     r.last_smtp = a.last_smtp;
     r.reason = a.reason;
     if (is_terminal_state(a.state)) {

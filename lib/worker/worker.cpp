@@ -37,6 +37,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   store::store& db;
   smtp::client& smtp;
   std::function<void(const kafka::message&)> finished;
+  kafka::key_finder* finder;
 
   std::atomic<std::size_t> active{0};
   bool stopping = false;                  // executor thread only
@@ -48,8 +49,33 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   std::mt19937_64 rng{std::random_device{}()};
 
   impl(asio::any_io_executor e, worker_config c, kafka::producer& p, store::store& s,
-       smtp::client& m, std::function<void(const kafka::message&)> f)
-      : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)) {}
+       smtp::client& m, std::function<void(const kafka::message&)> f, kafka::key_finder* kf)
+      : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)),
+        finder(kf) {}
+
+  // Whether the status topic already holds the terminal event `state` of this request,
+  // published before a crash whose "published" mark never reached PostgreSQL. Unknown
+  // (no finder, or the scan failed): false, and the event is published again.
+  awaitable<bool> already_published(const core::request& req, const store::claim_result& claim) {
+    if (!finder || !claim.updated_at) co_return false;
+    const std::string* state = &claim.state;
+    const std::string* tenant = &req.tenant;
+    // The event was produced together with the record that set updated_at; the margin
+    // covers clock skew between this host and PostgreSQL's.
+    co_return co_await await_callback<bool>([&](auto done) {
+      finder->find(
+          req.request_id, *claim.updated_at - std::chrono::seconds(30),
+          [state, tenant](std::string_view payload) {
+            auto j = nlohmann::json::parse(payload, nullptr, false);
+            return j.is_object() && j.value("status", "") == *state &&
+                   j.value("tenant", "") == *tenant;
+          },
+          [done](bool found, std::string error) {
+            if (!error.empty()) log::warn("request.republish_check_failed", {{"error", error}});
+            done(found);
+          });
+    });
+  }
 
   // Waits `d`; false when the worker is stopping (the request is left for redelivery).
   awaitable<bool> sleep(std::chrono::milliseconds d) {
@@ -330,12 +356,20 @@ struct worker::impl : std::enable_shared_from_this<impl> {
         ev.reason = "already " + claim.state;
         log::info("request.duplicate",
                   {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
+      } else if (co_await already_published(req, claim)) {
+        // The event did reach the broker; only its mark was lost: a duplicate, as above.
+        ev.reason = "already " + claim.state;
+        log::info("request.duplicate", {{"request_id", req.request_id},
+                                        {"tenant", req.tenant},
+                                        {"state", claim.state},
+                                        {"found_on_status_topic", true}});
       } else {
         // The outcome reached PostgreSQL but its event never reached the broker (a crash
         // in between): publish the recorded terminal event now, not a duplicate.
         ev.status = core::status_from_string(claim.state).value_or(status::duplicate);
         ev.smtp = claim.last_smtp;
         ev.reason = claim.reason;
+        ++stats.republished;
         log::info("request.republished",
                   {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
       }
@@ -481,9 +515,10 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
 worker::worker(asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
                store::store& store, smtp::client& smtp,
-               std::function<void(const kafka::message&)> finished)
+               std::function<void(const kafka::message&)> finished,
+               kafka::key_finder* status_finder)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(cfg), producer, store, smtp,
-                                   std::move(finished))) {}
+                                   std::move(finished), status_finder)) {}
 
 worker::~worker() = default;
 

@@ -54,16 +54,21 @@ inline constexpr std::string_view first_seen_header = "iaposte-first-seen"; // m
 struct counters {
   std::size_t received = 0, sent = 0, deferred = 0, bounced = 0, failed = 0, rejected = 0,
               duplicate = 0;
-  std::size_t handed_off = 0; // waits handed to a retry topic
+  std::size_t handed_off = 0;  // waits handed to a retry topic
+  std::size_t republished = 0; // terminal events published again after a crash
 };
 
 class worker {
 public:
   // `finished` is called (on the executor) once a request's outcome is durable:
   // recorded in PostgreSQL and acknowledged by the broker. The caller commits its offset.
+  // `status_finder` (optional) reads the status topic back: a request whose terminal event
+  // may or may not have reached the broker before a crash is republished only when the
+  // topic does not have it already.
   worker(boost::asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
          store::store& store, smtp::client& smtp,
-         std::function<void(const kafka::message&)> finished);
+         std::function<void(const kafka::message&)> finished,
+         kafka::key_finder* status_finder = nullptr);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
