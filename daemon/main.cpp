@@ -143,6 +143,7 @@ int run(const config::daemon_config& cfg) {
   wcfg.message_id_domain = cfg.delivery.message_id_domain;
   wcfg.in_process_max = cfg.delivery.in_process_max;
   wcfg.lifetime = cfg.delivery.lifetime;
+  wcfg.confirm_before_dot = cfg.delivery.at_most_once;
   for (const auto& t : cfg.delivery.retry_tiers)
     wcfg.retry_tiers.push_back({t.topic, t.delay});
   kafka::key_finder status_finder(cfg.kafka.brokers, cfg.kafka.status_topic);

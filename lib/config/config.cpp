@@ -234,6 +234,15 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
       [&dv](const std::string& v) { dv.in_process_max = ms("retry.in_process_max_ms", v); });
   add("retry.tiers",
       [&dv](const std::string& v) { dv.retry_tiers = parse_tiers("retry.tiers", v); });
+  add("delivery.guarantee", [&dv](const std::string& v) {
+    if (v == "at_most_once")
+      dv.at_most_once = true;
+    else if (v == "at_least_once")
+      dv.at_most_once = false;
+    else
+      throw config_error("delivery.guarantee: expected at_most_once or at_least_once, got \"" + v +
+                         "\"");
+  });
   add("delivery.lifetime_ms", [&dv](const std::string& v) {
     dv.lifetime = ms("delivery.lifetime_ms", v);
     if (dv.lifetime < std::chrono::seconds(1))
@@ -403,7 +412,8 @@ nlohmann::json describe(const daemon_config& c) {
         {"drain_timeout_ms", c.delivery.drain_timeout.count()},
         {"lease_ms", std::chrono::milliseconds(c.store.lease).count()},
         {"probe_smtp_at_start", c.delivery.probe_smtp_at_start},
-        {"lifetime_ms", c.delivery.lifetime.count()}}},
+        {"lifetime_ms", c.delivery.lifetime.count()},
+        {"guarantee", c.delivery.at_most_once ? "at_most_once" : "at_least_once"}}},
   };
 }
 

@@ -47,6 +47,10 @@ struct delivery_config {
                                       {"iaposte.retry.1h", std::chrono::hours(1)}};
   // Bound of all retries, from the request's first production (or its send_at).
   std::chrono::milliseconds lifetime{std::chrono::hours(24 * 5)};
+  // "at_most_once": each attempt recorded before its final dot; a crash in that window
+  // reports the request sent (unconfirmed) instead of sending it again. "at_least_once":
+  // no record before the dot; such a request is sent again (the receiver may get two).
+  bool at_most_once = true;
   std::string message_id_domain; // empty: the sender's domain
   std::chrono::milliseconds drain_timeout{30000};
   bool probe_smtp_at_start = true;

@@ -195,7 +195,8 @@ client::client(asio::any_io_executor ex, relay_config cfg)
 
 client::~client() = default;
 
-awaitable<outcome> client::send(const envelope& env, std::string_view message) {
+awaitable<outcome> client::send(const envelope& env, std::string_view message,
+                                const before_dot_fn* before_dot) {
   impl& d = *impl_;
   if (auto bad = d.check(env)) co_return std::move(*bad);
 
@@ -221,7 +222,7 @@ awaitable<outcome> client::send(const envelope& env, std::string_view message) {
         co_return std::move(*f);
       }
     }
-    outcome o = co_await s->deliver(env, message);
+    outcome o = co_await s->deliver(env, message, before_dot);
     if (reused && s->lost_before_mail()) {
       d.retire(std::move(s)); // the slot stays ours for the fresh connection
       reused = false;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,6 +49,12 @@ struct outcome {
   std::string error; // local description: "connect: Connection refused", "timeout in RCPT", ...
 };
 
+// Called once the whole body is with the server, right before the final dot: the dot is
+// written only when it returns true. On false the connection is closed without the dot (the
+// server drops the transaction) and the outcome is transient. For the caller to record
+// durably that the message may be delivered from now on.
+using before_dot_fn = std::function<boost::asio::awaitable<bool>()>;
+
 // Threading: a client and every coroutine it starts run on the one executor given to the
 // constructor, and that executor must not run handlers concurrently (an io_context run by one
 // thread, or a strand). Destroy the client only after every send() and probe() has completed;
@@ -62,7 +69,8 @@ public:
   // Delivers one message (CRLF, not dot-stuffed) to every recipient. The outcome
   // is decided where the reply is read: 2xx sent, 4xx/connection/timeout transient,
   // 5xx permanent. Never throws for network or protocol failures.
-  boost::asio::awaitable<outcome> send(const envelope& env, std::string_view message);
+  boost::asio::awaitable<outcome> send(const envelope& env, std::string_view message,
+                                       const before_dot_fn* before_dot = nullptr);
 
   // Probes the relay once (connect, greeting, EHLO, QUIT); for start-up checks.
   // With TLS or a user configured, STARTTLS (or implicit TLS) and AUTH are done too, so a bad

@@ -271,7 +271,8 @@ awaitable<std::optional<outcome>> session::open() {
   co_return std::nullopt;
 }
 
-awaitable<outcome> session::deliver(const envelope& env, std::string_view message) {
+awaitable<outcome> session::deliver(const envelope& env, std::string_view message,
+                                    const before_dot_fn* before_dot) {
   lost_before_mail_ = false;
   ++transactions_;
 
@@ -304,8 +305,21 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
   if (d.r.code != 354) co_return refuse("DATA", std::move(d.r));
 
   const std::string payload = protocol::data_payload(message);
-  if (auto f = co_await write(payload, "message body", clock::now() + cfg_->data_timeout))
+  if (before_dot && *before_dot) {
+    // The body, then the caller's word, then the final dot (".\r\n" after the body's CRLF).
+    std::string_view p(payload);
+    std::string_view body = p.substr(0, p.size() - 3), dot = p.substr(p.size() - 3);
+    if (auto f = co_await write(body, "message body", clock::now() + cfg_->data_timeout))
+      co_return std::move(*f);
+    if (!co_await (*before_dot)()) {
+      close(); // no dot: the server discards the transaction
+      co_return classify::local_transient("not sent: the attempt was not recorded in time");
+    }
+    if (auto f = co_await write(dot, "final dot", clock::now() + cfg_->data_timeout))
+      co_return std::move(*f);
+  } else if (auto f = co_await write(payload, "message body", clock::now() + cfg_->data_timeout)) {
     co_return std::move(*f);
+  }
   auto e = co_await read_reply("end of data", clock::now() + cfg_->data_timeout);
   if (e.failure) co_return std::move(*e.failure);
   if (!is_2xx(e.r)) co_return refuse("end of data", std::move(e.r));

@@ -34,7 +34,8 @@ public:
   boost::asio::awaitable<std::optional<outcome>> open();
 
   // One mail transaction: MAIL, every RCPT, DATA, payload, final dot.
-  boost::asio::awaitable<outcome> deliver(const envelope& env, std::string_view message);
+  boost::asio::awaitable<outcome> deliver(const envelope& env, std::string_view message,
+                                          const before_dot_fn* before_dot = nullptr);
 
   // RSET; false when the session is dead (closed).
   boost::asio::awaitable<bool> reset();

@@ -99,6 +99,27 @@ struct worker::impl : std::enable_shared_from_this<impl> {
         [this, r = &rec](auto done) { db.record(std::move(*r), [done] { done(true); }); });
   }
 
+  // Records `ev` and waits at most `timeout` for it; false when it did not complete in time
+  // (it still completes later, in order with what is queued after it).
+  awaitable<bool> record_within(const core::status_event& ev, std::chrono::milliseconds timeout) {
+    struct state {
+      bool done = false;
+      asio::steady_timer timer;
+    };
+    auto st = std::make_shared<state>(state{false, asio::steady_timer(ex, timeout)});
+    db.record(store::event_record{ev.tenant, ev.request_id, ev.status, ev.attempt, ev.message_id,
+                                  ev.smtp, ev.reason, ev.next_attempt_at, ev.timestamp},
+              [st, e = ex] {
+                asio::post(e, [st] {
+                  st->done = true;
+                  st->timer.cancel();
+                });
+              });
+    boost::system::error_code ec;
+    co_await st->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_return st->done;
+  }
+
   // Produces until the broker acknowledges; false only when stopping.
   awaitable<bool> produce(const std::string& topic, const std::string& key,
                           const std::string& payload, kafka::headers hdrs = {}) {
@@ -164,6 +185,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       ++stats.duplicate;
       break;
     case status::accepted:
+    case status::sending:
       break;
     }
   }
@@ -403,7 +425,22 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     std::optional<core::smtp_reply_info> last_reply = claim.last_smtp;
     std::string last_error = claim.reason;
     core::status_event final_ev;
-    for (;;) {
+    // Attempt number `attempt` was on its way (its final dot may have reached the server)
+    // when the daemon that made it stopped: reported sent, not sent a second time.
+    const bool unconfirmed = cfg.confirm_before_dot &&
+                             claim.kind == store::claim_result::kind::resumed &&
+                             claim.state == "sending";
+    if (unconfirmed) {
+      final_ev = event(status::sent, attempt);
+      final_ev.reason = "unconfirmed: attempt " + std::to_string(attempt) +
+                        " reached the final dot before the daemon stopped; the server's reply "
+                        "was never recorded, so the message is not sent again";
+      ++stats.unconfirmed;
+      log::warn("request.unconfirmed",
+                {{"request_id", req.request_id}, {"tenant", req.tenant}, {"attempt", attempt}});
+      wait_for.reset();
+    }
+    while (!unconfirmed) { // each outcome leaves with break
       if (wait_for && *wait_for < deadline) {
         auto w = co_await wait_until(*wait_for, m, req, first_seen);
         if (w == waited::stopped) { // redelivered and resumed later, maybe elsewhere
@@ -450,7 +487,13 @@ struct worker::impl : std::enable_shared_from_this<impl> {
           co_return;
         }
       ++attempt;
-      smtp::outcome out = co_await smtp.send(env, message);
+      smtp::before_dot_fn mark_sending;
+      if (cfg.confirm_before_dot)
+        mark_sending = [this, ev = event(status::sending, attempt)]() -> awaitable<bool> {
+          co_return co_await record_within(ev, cfg.confirm_timeout);
+        };
+      smtp::outcome out =
+          co_await smtp.send(env, message, cfg.confirm_before_dot ? &mark_sending : nullptr);
       nlohmann::json fields{{"request_id", req.request_id},
                             {"tenant", req.tenant},
                             {"attempt", attempt},

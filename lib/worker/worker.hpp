@@ -45,6 +45,11 @@ struct worker_config {
   // A request ends `failed` once this long has passed since it was first produced, or at
   // its expires_at if earlier; no attempt starts after that.
   std::chrono::milliseconds lifetime{std::chrono::hours(24 * 5)};
+  // At most once across crashes: each attempt is recorded `sending` in PostgreSQL before its
+  // final dot, and a request found `sending` after a crash is reported sent (unconfirmed)
+  // rather than sent again. false: at least once (resent; the receiver may get two copies).
+  bool confirm_before_dot = true;
+  std::chrono::milliseconds confirm_timeout{10000}; // the record, before the dot is dropped
 };
 
 // Headers of a request on a retry topic, besides kafka::not_before_header.
@@ -56,6 +61,7 @@ struct counters {
               duplicate = 0;
   std::size_t handed_off = 0;  // waits handed to a retry topic
   std::size_t republished = 0; // terminal events published again after a crash
+  std::size_t unconfirmed = 0; // found `sending` after a crash: reported sent, not resent
 };
 
 class worker {

@@ -88,7 +88,10 @@ TEST_CASE("ten French requests are sent through aiosmtpd, byte-exact, with histo
     REQUIRE(row.has_value());
     CHECK(row->state == "sent");
     CHECK(row->attempts == 1);
-    CHECK(db.history(tenant, id).size() == 2);
+    auto history = db.history(tenant, id);
+    REQUIRE(history.size() == 3); // accepted, sending (before the final dot), sent
+    CHECK(history[1].status == iaposte::core::status::sending);
+    CHECK(history[2].status == iaposte::core::status::sent);
   }
   for (const auto& e : status.events()) {
     CHECK(e["metadata"]["campaign"] == "essai");

@@ -263,3 +263,53 @@ TEST_CASE("SIGTERM drains the requests in flight, commits, and exits 0") {
   for (const auto& r : requests)
     CHECK(captured(r["request_id"]).size() == 1);
 }
+
+TEST_CASE("a request left `sending` by a crash (its final dot maybe delivered) is reported sent "
+          "unconfirmed under at_most_once, and sent again under at_least_once") {
+  for (const std::string guarantee : {"at_most_once", "at_least_once"}) {
+    CAPTURE(guarantee);
+    scenario sc("unconfirmed");
+    sc.env["IAPOSTE_DELIVERY_GUARANTEE"] = guarantee;
+    daemon_process daemon(sc.env);
+    REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+    json r = valid_request(sc.name + "-1", "client@exemple.fr");
+    // What a SIGKILL between the record of attempt 1 and the server's reply leaves: the row
+    // `sending`, its lease expired, its owner gone.
+    psql("INSERT INTO messages (tenant, request_id, state, attempts, owner, lease_until) "
+         "VALUES ('acme', '" +
+         r["request_id"].get<std::string>() + "', 'sending', 1, 'gone', now() - interval '1s')");
+    produce(sc.requests, {r});
+    topic_reader status(sc.status);
+    status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
+    auto events = status.events();
+    REQUIRE(events.size() >= 1);
+    CHECK(events.back()["status"] == "sent");
+    if (guarantee == "at_most_once") {
+      CHECK(events.back()["attempt"] == 1);
+      CHECK(events.back()["reason"].get<std::string>().find("unconfirmed") != std::string::npos);
+      CHECK(captured(r["request_id"]).empty());
+      CHECK(daemon.log().find("request.unconfirmed") != std::string::npos);
+    } else {
+      CHECK(events.back()["attempt"] == 2);
+      CHECK(captured(r["request_id"]).size() == 1);
+    }
+  }
+}
+
+TEST_CASE("every attempt is recorded `sending` before its final dot, then its outcome") {
+  scenario sc("sending");
+  daemon_process daemon(sc.env);
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+  json r = valid_request(sc.name + "-1", unique("tempfail1") + "@exemple.fr");
+  produce(sc.requests, {r});
+  topic_reader status(sc.status);
+  status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
+  // The 451 comes at RCPT, before any dot: only the second attempt reaches `sending`.
+  std::string out;
+  REQUIRE(run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-Atqc",
+               "SELECT string_agg(status || ':' || attempt, ',' ORDER BY id) FROM message_events "
+               "WHERE request_id = '" +
+                   r["request_id"].get<std::string>() + "'"},
+              {}, &out) == 0);
+  CHECK(out.substr(0, out.find('\n')) == "accepted:0,deferred:1,sending:2,sent:2");
+}

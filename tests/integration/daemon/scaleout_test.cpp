@@ -77,6 +77,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 TEST_CASE("two iaposted instances in one consumer group share the load with no duplicate sends") {
   const auto started = std::chrono::steady_clock::now();
   scenario sc("scaleout");
+  sc.env["IAPOSTE_RETRY_TIERS"] = ""; // partition counts below: the requests topic only
   sc.env["IAPOSTE_KAFKA_TOPIC_PARTITIONS"] = "4";
   auto env_a = sc.env, env_b = sc.env;
   env_a["IAPOSTE_DAEMON_INSTANCE_ID"] = sc.name + "-a";
@@ -127,6 +128,7 @@ TEST_CASE("two iaposted instances in one consumer group share the load with no d
 TEST_CASE("an instance joining and one killed mid-run lose nothing and send nothing twice") {
   const auto started = std::chrono::steady_clock::now();
   scenario sc("handover");
+  sc.env["IAPOSTE_RETRY_TIERS"] = ""; // partition counts below: the requests topic only
   sc.env["IAPOSTE_KAFKA_TOPIC_PARTITIONS"] = "4";
   // Few connections and a bounded intake, so that the run lasts some seconds and a kill
   // finds at most max_in_flight requests in progress on the killed instance.
