@@ -19,7 +19,7 @@ struct search {
   std::chrono::system_clock::time_point since;
   key_finder::match_fn match;
   key_finder::done_fn done;
-  bool found = false;
+  std::optional<std::string> found;
 };
 
 std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
@@ -125,7 +125,8 @@ struct key_finder::impl {
         auto [b, e2] = wanted.equal_range(*m->key());
         std::string_view payload(static_cast<const char*>(m->payload()), m->len());
         for (auto it = b; it != e2; ++it)
-          if (!it->second->found && it->second->match(payload)) it->second->found = true;
+          if (!it->second->found && it->second->match(payload))
+            it->second->found = std::string(payload);
       }
       if (auto it = end.find(m->partition()); it != end.end() && m->offset() + 1 >= it->second)
         end.erase(it);
@@ -163,7 +164,7 @@ struct key_finder::impl {
       log::info("kafka.key_scan",
                 {{"topic", topic}, {"searches", batch.size()}, {"found", found}, {"error", error}});
       for (auto& s : batch)
-        s.done(s.found, s.found ? std::string{} : error);
+        s.done(std::move(s.found), s.found ? std::string{} : error);
     }
     std::deque<search> left;
     {
@@ -171,7 +172,7 @@ struct key_finder::impl {
       left.swap(queue);
     }
     for (auto& s : left)
-      s.done(false, "stopping");
+      s.done(std::nullopt, "stopping");
   }
 };
 
@@ -196,7 +197,7 @@ void key_finder::find(std::string key, std::chrono::system_clock::time_point sin
                       done_fn done) {
   {
     std::lock_guard lock(impl_->mu);
-    impl_->queue.push_back({std::move(key), since, std::move(match), std::move(done)});
+    impl_->queue.push_back({std::move(key), since, std::move(match), std::move(done), std::nullopt});
   }
   impl_->cv.notify_one();
 }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -150,8 +151,9 @@ class key_finder {
 public:
   // `match` decides whether a message with the key counts (e.g. its status).
   using match_fn = std::function<bool(std::string_view payload)>;
-  // found, or an error text (empty when the scan completed).
-  using done_fn = std::function<void(bool found, std::string error)>;
+  // The first matching message's payload (none: not found), and an error text (empty when
+  // the scan completed).
+  using done_fn = std::function<void(std::optional<std::string> found, std::string error)>;
 
   key_finder(std::string brokers, std::string topic, properties extra = {});
   ~key_finder(); // answers the searches still queued with an error

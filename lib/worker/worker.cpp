@@ -30,6 +30,13 @@ using asio::awaitable;
 using namespace asio::experimental::awaitable_operators;
 using core::status;
 
+// The statuses an attempt that reached its final dot can end with. (Outside the coroutine:
+// GCC 12 miscompiles a braced list of string literals in a coroutine frame.)
+const std::vector<std::string>& attempt_outcomes() {
+  static const std::vector<std::string> v{"sent", "bounced", "failed", "deferred"};
+  return v;
+}
+
 struct worker::impl : std::enable_shared_from_this<impl> {
   asio::any_io_executor ex;
   worker_config cfg;
@@ -53,28 +60,64 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)),
         finder(kf) {}
 
-  // Whether the status topic already holds the terminal event `state` of this request,
-  // published before a crash whose "published" mark never reached PostgreSQL. Unknown
-  // (no finder, or the scan failed): false, and the event is published again.
-  awaitable<bool> already_published(const core::request& req, const store::claim_result& claim) {
-    if (!finder || !claim.updated_at) co_return false;
-    const std::string* state = &claim.state;
+  // The status event of this request already on the status topic (published before a
+  // crash that kept its record or its "published" mark from PostgreSQL): the last one with
+  // one of `statuses` (and attempt `attempt` when not negative), from the request's last
+  // recorded event on. Unknown (no finder, or the scan failed): none.
+  awaitable<std::optional<nlohmann::json>> find_published(const core::request& req,
+                                                          const store::claim_result& claim,
+                                                          const std::vector<std::string>& statuses,
+                                                          int attempt) {
+    auto since = claim.last_event_at ? claim.last_event_at : claim.updated_at;
+    if (!finder || !since) co_return std::nullopt;
+    const auto* wanted = &statuses;
     const std::string* tenant = &req.tenant;
-    // The event was produced together with the record that set updated_at; the margin
-    // covers clock skew between this host and PostgreSQL's.
-    co_return co_await await_callback<bool>([&](auto done) {
+    // The margin covers clock skew between this host and the one that published.
+    auto payload = co_await await_callback<std::optional<std::string>>([&](auto done) {
       finder->find(
-          req.request_id, *claim.updated_at - std::chrono::seconds(30),
-          [state, tenant](std::string_view payload) {
-            auto j = nlohmann::json::parse(payload, nullptr, false);
-            return j.is_object() && j.value("status", "") == *state &&
-                   j.value("tenant", "") == *tenant;
+          req.request_id, *since - std::chrono::seconds(5),
+          [wanted, tenant, attempt](std::string_view p) {
+            auto j = nlohmann::json::parse(p, nullptr, false);
+            if (!j.is_object() || j.value("tenant", "") != *tenant) return false;
+            if (attempt >= 0 && j.value("attempt", -1) != attempt) return false;
+            const std::string st = j.value("status", "");
+            return std::find(wanted->begin(), wanted->end(), st) != wanted->end();
           },
-          [done](bool found, std::string error) {
-            if (!error.empty()) log::warn("request.republish_check_failed", {{"error", error}});
-            done(found);
+          [done](std::optional<std::string> found, std::string error) {
+            if (!error.empty()) log::warn("request.status_lookup_failed", {{"error", error}});
+            done(std::move(found));
           });
     });
+    if (!payload) co_return std::nullopt;
+    co_return nlohmann::json::parse(*payload, nullptr, false);
+  }
+
+  static std::optional<core::status_event> event_of(const nlohmann::json& j,
+                                                    const std::string& request_id) {
+    try {
+      return core::status_event_from_json(j);
+    } catch (const std::exception& e) {
+      log::warn("request.status_unreadable", {{"request_id", request_id}, {"error", e.what()}});
+      return std::nullopt;
+    }
+  }
+
+  // The outcome of an unconfirmed attempt, found on the status topic: recorded as it was,
+  // and this redelivery ends as a duplicate.
+  awaitable<void> adopt(const kafka::message& m, const core::status_event& was,
+                        core::status_event dup) {
+    const std::string state(core::to_string(was.status));
+    log::info("request.duplicate", {{"request_id", was.request_id},
+                                    {"tenant", was.tenant},
+                                    {"state", state},
+                                    {"found_on_status_topic", true}});
+    dup.reason = "already " + state;
+    auto [recorded, settled] = co_await (record(was) && settle(dup));
+    if (recorded && settled) {
+      count(status::duplicate);
+      mark_published(was);
+      finished(m);
+    }
   }
 
   // Waits `d`; false when the worker is stopping (the request is left for redelivery).
@@ -373,12 +416,13 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
 
     if (claim.kind == store::claim_result::kind::terminal) {
+      const std::vector<std::string> terminal_state(1, claim.state);
       auto ev = event(status::duplicate, claim.attempts);
       if (claim.published) {
         ev.reason = "already " + claim.state;
         log::info("request.duplicate",
                   {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
-      } else if (co_await already_published(req, claim)) {
+      } else if (co_await find_published(req, claim, terminal_state, -1)) {
         // The event did reach the broker; only its mark was lost: a duplicate, as above.
         ev.reason = "already " + claim.state;
         log::info("request.duplicate", {{"request_id", req.request_id},
@@ -426,10 +470,23 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     std::string last_error = claim.reason;
     core::status_event final_ev;
     // Attempt number `attempt` was on its way (its final dot may have reached the server)
-    // when the daemon that made it stopped: reported sent, not sent a second time.
-    const bool unconfirmed = cfg.confirm_before_dot &&
-                             claim.kind == store::claim_result::kind::resumed &&
-                             claim.state == "sending";
+    // when the daemon that made it stopped. Its outcome may be on the status topic (published,
+    // not recorded): then that is the truth. Otherwise it is reported sent, unconfirmed, and
+    // not sent a second time.
+    bool unconfirmed = cfg.confirm_before_dot && claim.kind == store::claim_result::kind::resumed &&
+                       claim.state == "sending";
+    if (unconfirmed) {
+      auto found = co_await find_published(req, claim, attempt_outcomes(), attempt);
+      if (found && found->value("status", std::string()) == "deferred") {
+        unconfirmed = false; // the dot got a 4xx: retried as usual
+      } else if (found) {
+        if (auto was = event_of(*found, req.request_id)) {
+          auto dup = event(status::duplicate, attempt);
+          co_await adopt(m, *was, std::move(dup));
+          co_return;
+        }
+      }
+    }
     if (unconfirmed) {
       final_ev = event(status::sent, attempt);
       final_ev.reason = "unconfirmed: attempt " + std::to_string(attempt) +

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "core/status.hpp"
 #include "harness.hpp"
 
 using namespace iaposte::testing;
@@ -312,4 +313,37 @@ TEST_CASE("every attempt is recorded `sending` before its final dot, then its ou
                    r["request_id"].get<std::string>() + "'"},
               {}, &out) == 0);
   CHECK(out.substr(0, out.find('\n')) == "accepted:0,deferred:1,sending:2,sent:2");
+}
+
+TEST_CASE("a request left `sending` whose outcome reached the status topic (not PostgreSQL) "
+          "takes that outcome: a duplicate event, the row updated, no second email") {
+  scenario sc("adopt");
+  daemon_process daemon(sc.env);
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+  json r = valid_request(sc.name + "-1", "client@exemple.fr");
+  const std::string id = r["request_id"];
+  psql("INSERT INTO messages (tenant, request_id, state, attempts, owner, lease_until) "
+       "VALUES ('acme', '" +
+       id + "', 'sending', 1, 'gone', now() - interval '1s')");
+  // The `sent` event the crashed daemon published before its record committed.
+  json sent = {{"schema", "iaposte.status.v1"},
+               {"request_id", id},
+               {"tenant", "acme"},
+               {"status", "sent"},
+               {"attempt", 1},
+               {"message_id", "<x@iaposte.test>"},
+               {"smtp", {{"code", 250}, {"enhanced", "2.0.0"}, {"text", "Ok: queued as X"}}},
+               {"timestamp", iaposte::core::format_time(iaposte::core::clock::now())},
+               {"metadata", json::object()}};
+  produce_raw(sc.status, id, sent.dump());
+  produce(sc.requests, {r});
+  topic_reader status(sc.status);
+  status.until([](const auto& seen) { return count_status(seen, "duplicate") >= 1; }, 60s);
+  CHECK(statuses(status.events()) == std::vector<std::string>{"sent", "duplicate"});
+  CHECK(captured(id).empty());
+  std::string out;
+  REQUIRE(run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-Atqc",
+               "SELECT state || ':' || last_code FROM messages WHERE request_id = '" + id + "'"},
+              {}, &out) == 0);
+  CHECK(out.substr(0, out.find('\n')) == "sent:250");
 }
