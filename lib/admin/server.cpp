@@ -69,20 +69,23 @@ void log_failure(std::string_view what, std::exception_ptr e) {
 
 } // namespace
 
+// Members in this order so that what the coroutines touch outlives the io_context, whose
+// destruction destroys any coroutine frame still pending.
 struct server::impl {
   server_config cfg;
   admin::router router;
+
+  // Touched on the admin thread only.
+  bool stopping = false;
+  std::size_t active = 0;                    // counted from accept, for the limit
+  std::list<beast::tcp_stream*> connections; // closed by stop()
+
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   std::thread thread;
   std::atomic<std::uint16_t> port{0};
   std::mutex start_stop;
   bool started = false;
-
-  // Touched on the admin thread only.
-  bool stopping = false;
-  std::size_t active = 0;                    // counted from accept, for the limit
-  std::list<beast::tcp_stream*> connections; // closed by stop()
 
   impl(server_config c, const metrics::registry* m) : cfg(std::move(c)), router(cfg, m) {}
 
