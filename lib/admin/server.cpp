@@ -3,6 +3,8 @@
 #include "admin/server.hpp"
 
 #include <atomic>
+#include <cctype>
+#include <cstring>
 #include <list>
 #include <mutex>
 #include <stdexcept>
@@ -54,6 +56,16 @@ unsigned read_failure_status(const boost::system::error_code& ec) {
   if (ec == http::error::end_of_stream || ec == http::error::partial_message) return 0;
   if (ec.category() == http::make_error_code(http::error::bad_target).category()) return 400;
   return 0;
+}
+
+// A handler's extra header: a token for the name, no line break or NUL in the value (no
+// response splitting, whatever the handler put there).
+bool safe_header(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c)))
+      return false;
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 void log_failure(std::string_view what, std::exception_ptr e) {
@@ -194,10 +206,23 @@ server::impl::answer(const http::request<http::string_body>& req) {
   response r = router.dispatch(in);
   http::response<http::string_body> res{http::status(r.status), req.version()};
   if (res.result() == http::status::unknown) res.result(500);
-  res.set(http::field::content_type, r.content_type);
-  res.set(http::field::cache_control, "no-store");
-  for (const auto& [name, value] : r.headers)
-    res.set(name, value);
+  // No body is allowed with 1xx, 204 and 304 (RFC 9110 §6.4.1); Beast would throw.
+  const unsigned code = res.result_int();
+  if (code < 200 || code == 204 || code == 304) r.body.clear();
+  try {
+    res.set(http::field::content_type, r.content_type);
+    res.set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : r.headers) {
+      if (!safe_header(name, value)) throw std::invalid_argument("unsafe header " + name);
+      res.set(name, value);
+    }
+  } catch (const std::exception& e) { // a header name or value a handler got wrong
+    log::error("admin.bad_response",
+               {{"path", std::string_view(req.target())}, {"error", e.what()}});
+    res = {http::status::internal_server_error, req.version()};
+    res.set(http::field::content_type, "application/json");
+    r.body = R"({"error":"internal error"})";
+  }
   res.body() = std::move(r.body);
   res.prepare_payload();
   return res;

@@ -222,6 +222,12 @@ TEST_CASE("routing: 404 for an unknown path, 405 with Allow for another method, 
       {"GET", "/api/boom", admin::role::read,
        [](const admin::request&) -> admin::response { throw std::runtime_error("handler bug"); },
        ""});
+  srv.add_route(
+      {"GET", "/api/split", admin::role::read,
+       [](const admin::request&) {
+         return admin::response{200, "text/plain", "x", {{"X-Note", "a\r\nSet-Cookie: evil=1"}}};
+       },
+       ""});
   CHECK_THROWS_AS(srv.add_route({"GET", "/api", admin::role::read,
                                  [](const admin::request&) { return admin::response{}; }, ""}),
                   std::invalid_argument);
@@ -242,6 +248,10 @@ TEST_CASE("routing: 404 for an unknown path, 405 with Allow for another method, 
   REQUIRE(boom);
   CHECK(boom->status == 500);
   CHECK(boom->body.find("handler bug") == std::string::npos); // not leaked to the client
+  auto split = fetch(srv.port(), "GET", "/api/split", read_secret);
+  REQUIRE(split);
+  CHECK(split->status == 500); // a header value with CRLF is never sent
+  CHECK(split->header("set-cookie").empty());
   auto post = fetch(srv.port(), "POST", "/healthz");
   REQUIRE(post);
   CHECK(post->status == 405);
@@ -270,6 +280,9 @@ TEST_CASE("/openapi.json describes the built-in endpoints and the routes added, 
   CHECK(del["summary"] == "Delete a template");
   CHECK(del["x-required-role"] == "admin");
   CHECK(doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer");
+  auto deleted = fetch(srv.port(), "DELETE", "/api/templates/welcome", admin_secret);
+  REQUIRE(deleted);
+  CHECK(deleted->status == 204);
 }
 
 TEST_CASE("tokens are read from files, trailing newline ignored; bad token files fail at start-up "
