@@ -111,6 +111,36 @@ std::vector<retry_tier> parse_tiers(const std::string& key, const std::string& v
   return tiers;
 }
 
+// "name:role:file, ..." → tokens (the server reads the files; secrets never pass here).
+std::vector<admin::token> parse_tokens(const std::string& v, const env_lookup& env) {
+  std::vector<admin::token> tokens;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto b = item.find_first_not_of(" \t");
+    if (b == std::string::npos) continue;
+    item = item.substr(b, item.find_last_not_of(" \t") - b + 1);
+    auto c1 = item.find(':');
+    auto c2 = c1 == std::string::npos ? c1 : item.find(':', c1 + 1);
+    if (c2 == std::string::npos)
+      throw config_error("admin.tokens: expected name:role:file, got \"" + item + "\"");
+    admin::token t;
+    t.name = item.substr(0, c1);
+    auto role = item.substr(c1 + 1, c2 - c1 - 1);
+    if (role == "read")
+      t.role = admin::role::read;
+    else if (role == "admin")
+      t.role = admin::role::admin;
+    else
+      throw config_error("admin.tokens: role of " + t.name + " must be read or admin");
+    t.file = item.substr(c2 + 1);
+    if (!t.file.empty() && t.file.front() != '/')
+      if (const char* dir = env("CREDENTIALS_DIRECTORY")) t.file = std::string(dir) + "/" + t.file;
+    tokens.push_back(std::move(t));
+  }
+  return tokens;
+}
+
 std::string tiers_text(const std::vector<retry_tier>& tiers) {
   std::string out;
   for (const auto& t : tiers)
@@ -229,6 +259,17 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
     if (r.jitter > 1) throw config_error("retry.jitter: expected a fraction in [0, 1]");
   });
 
+  auto& a = c.admin;
+  add("admin.enabled", [&a](const std::string& v) { a.enabled = to_bool("admin.enabled", v); });
+  add("admin.address", text(a.address));
+  add("admin.port", [&a](const std::string& v) {
+    a.port = static_cast<std::uint16_t>(to_integer("admin.port", v, 0, 65535));
+  });
+  add("admin.metrics_require_token", [&a](const std::string& v) {
+    a.metrics_require_token = to_bool("admin.metrics_require_token", v);
+  });
+  add("admin.tokens", text(files["admin.tokens"]));
+
   auto& dv = c.delivery;
   add("retry.in_process_max_ms",
       [&dv](const std::string& v) { dv.in_process_max = ms("retry.in_process_max_ms", v); });
@@ -342,6 +383,7 @@ daemon_config load(const std::string& path, const env_lookup& env) {
     cfg.smtp.password = read_secret_file("smtp.password_file", files["smtp.password"], env);
   if (!files["database.url"].empty())
     cfg.store.url = read_secret_file("database.url_file", files["database.url"], env);
+  if (!files["admin.tokens"].empty()) cfg.admin.tokens = parse_tokens(files["admin.tokens"], env);
 
   if (cfg.instance_id.empty()) cfg.instance_id = default_instance_id();
   cfg.store.owner = cfg.instance_id;
@@ -406,6 +448,12 @@ nlohmann::json describe(const daemon_config& c) {
         {"jitter", c.backoff.jitter},
         {"in_process_max_ms", c.delivery.in_process_max.count()},
         {"tiers", tiers_text(c.delivery.retry_tiers)}}},
+      {"admin",
+       {{"enabled", c.admin.enabled},
+        {"address", c.admin.address},
+        {"port", c.admin.port},
+        {"metrics_require_token", c.admin.metrics_require_token},
+        {"tokens", c.admin.tokens.size()}}},
       {"delivery",
        {{"max_in_flight", c.delivery.max_in_flight},
         {"message_id_domain", c.delivery.message_id_domain},

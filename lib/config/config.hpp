@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admin/server.hpp"
 #include "core/backoff.hpp"
 #include "core/request.hpp"
 #include "smtp/client.hpp"
@@ -65,6 +66,9 @@ struct daemon_config {
   core::limits limits;
   core::backoff_config backoff;
   delivery_config delivery;
+  // Admin HTTP (/healthz, /readyz, /metrics); admin.tokens = "name:role:file,..." (role read
+  // or admin; a relative file is looked up in $CREDENTIALS_DIRECTORY).
+  admin::server_config admin;
 };
 
 struct config_error : std::runtime_error {

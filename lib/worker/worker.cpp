@@ -558,6 +558,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                             {"smtp.enhanced", out.last.enhanced}};
       if (!out.error.empty()) fields["error"] = out.error;
       core::smtp_reply_info reply{out.last.code, out.last.enhanced, out.last.text()};
+      stats.smtp_no_reply_streak = out.last.code == 0 ? stats.smtp_no_reply_streak + 1 : 0;
       if (out.kind == smtp::outcome_kind::sent) {
         final_ev = event(status::sent, attempt);
         final_ev.smtp = reply;

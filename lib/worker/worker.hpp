@@ -59,9 +59,10 @@ inline constexpr std::string_view first_seen_header = "iaposte-first-seen"; // m
 struct counters {
   std::size_t received = 0, sent = 0, deferred = 0, bounced = 0, failed = 0, rejected = 0,
               duplicate = 0;
-  std::size_t handed_off = 0;  // waits handed to a retry topic
-  std::size_t republished = 0; // terminal events published again after a crash
-  std::size_t unconfirmed = 0; // found `sending` after a crash: reported sent, not resent
+  std::size_t handed_off = 0;           // waits handed to a retry topic
+  std::size_t republished = 0;          // terminal events published again after a crash
+  std::size_t unconfirmed = 0;          // found `sending` after a crash: reported sent, not resent
+  std::size_t smtp_no_reply_streak = 0; // attempts in a row that got no SMTP reply at all
 };
 
 class worker {
