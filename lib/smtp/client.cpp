@@ -13,6 +13,7 @@
 #include "smtp/outcome.hpp"
 #include "smtp/protocol.hpp"
 #include "smtp/session.hpp"
+#include "smtp/transaction.hpp"
 
 namespace iaposte::smtp {
 
@@ -175,6 +176,37 @@ struct client::impl {
     arm_reaper();
   }
 
+  awaitable<outcome> send(const envelope& env, std::string_view message) {
+    if (auto bad = check(env)) co_return std::move(*bad);
+
+    auto l = co_await acquire();
+    if (!l.granted) co_return classify::local_transient("cancelled while waiting for a connection");
+    std::unique_ptr<session> s = std::move(l.s);
+
+    // A pooled connection may have died while idle (server timeout, 421 on shutdown): the RSET
+    // that deliver() sends first on a reused connection tells, and the message then goes on a
+    // fresh connection, once, without reporting the dead one.
+    bool reused = s != nullptr;
+    for (;;) {
+      if (!s) {
+        s = make_session();
+        if (auto f = co_await s->open()) {
+          retire(std::move(s)); // never pooled: it did not get through its setup
+          free_slot();
+          co_return std::move(*f);
+        }
+      }
+      outcome o = co_await s->deliver(env, message, reused);
+      if (reused && s->lost_before_mail()) {
+        retire(std::move(s)); // the slot stays ours for the fresh connection
+        reused = false;
+        continue;
+      }
+      release(std::move(s));
+      co_return o;
+    }
+  }
+
   std::optional<outcome> check(const envelope& env) const {
     if (!config_error.empty()) return classify::local_transient(config_error);
     if (env.rcpt_to.empty()) return classify::local_permanent("no recipients");
@@ -196,40 +228,9 @@ client::client(asio::any_io_executor ex, relay_config cfg)
 client::~client() = default;
 
 awaitable<outcome> client::send(const envelope& env, std::string_view message) {
-  impl& d = *impl_;
-  if (auto bad = d.check(env)) co_return std::move(*bad);
-
-  auto l = co_await d.acquire();
-  if (!l.granted) co_return classify::local_transient("cancelled while waiting for a connection");
-  std::unique_ptr<session> s = std::move(l.s);
-
-  // A pooled connection may have died while idle (server timeout, 421 on shutdown): RSET tells,
-  // and the message then goes on a fresh connection, once, without reporting the dead one.
-  bool reused = false;
-  if (s) {
-    if (co_await s->reset())
-      reused = true;
-    else
-      s.reset();
-  }
-  for (;;) {
-    if (!s) {
-      s = d.make_session();
-      if (auto f = co_await s->open()) {
-        d.retire(std::move(s)); // never pooled: it did not get through its setup
-        d.free_slot();
-        co_return std::move(*f);
-      }
-    }
-    outcome o = co_await s->deliver(env, message);
-    if (reused && s->lost_before_mail()) {
-      d.retire(std::move(s)); // the slot stays ours for the fresh connection
-      reused = false;
-      continue;
-    }
-    d.release(std::move(s));
-    co_return o;
-  }
+  outcome o = co_await impl_->send(env, message);
+  transaction::settle(o, env.rcpt_to);
+  co_return o;
 }
 
 // The whole session setup a send would do (TLS and AUTH included, so a bad certificate or

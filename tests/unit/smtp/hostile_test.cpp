@@ -233,7 +233,8 @@ TEST_CASE("hostile server: a 2xx where 354 was expected is a protocol error, the
   CHECK(cl.connections_open() == 0);
 }
 
-TEST_CASE("hostile server: a recipient deferred and another bounced defers the whole message") {
+TEST_CASE("hostile server (no PIPELINING): a recipient deferred and another bounced, none "
+          "accepted, defers the whole message; RSET, never DATA") {
   asio::io_context ioc;
   hostile_server srv(ioc, [](conversation& c) -> awaitable<void> {
     co_await c.say("220 hostile\r\n");
@@ -241,17 +242,62 @@ TEST_CASE("hostile server: a recipient deferred and another bounced defers the w
     co_await c.say("550 5.1.1 no such user\r\n");
     co_await c.command();
     co_await c.say("452 4.2.2 mailbox full\r\n");
-    co_await c.command();
-    co_await c.say("250 ok\r\n");
     // RSET must come next, never DATA.
     auto next = co_await c.command();
     co_await c.say(next == "RSET" ? "250 reset\r\n" : "554 expected RSET\r\n");
     co_await c.until_closed();
   });
   client cl(ioc.get_executor(), fast(srv.port()));
-  envelope three{"a@example.com", {"x@example.net", "y@example.net", "z@example.net"}};
-  auto o = test::run(ioc, cl.send(three, message));
+  envelope two{"a@example.com", {"x@example.net", "y@example.net"}};
+  auto o = test::run(ioc, cl.send(two, message));
   CHECK(o.kind == outcome_kind::transient);
   CHECK(o.last.code == 452);
+  CHECK(o.last.enhanced == "4.2.2");
+  REQUIRE(o.recipients.size() == 2);
+  CHECK(o.recipients[0].kind == outcome_kind::permanent);
+  CHECK(o.recipients[0].last.enhanced == "5.1.1");
+  CHECK(o.recipients[1].kind == outcome_kind::transient);
   CHECK(cl.connections_open() == 1); // the RSET was answered 250: still usable
+}
+
+TEST_CASE("hostile server (no PIPELINING): partial acceptance sends to the accepted recipient "
+          "and reports the refused ones one by one") {
+  asio::io_context ioc;
+  std::string body;
+  hostile_server srv(ioc, [&body](conversation& c) -> awaitable<void> {
+    co_await c.say("220 hostile\r\n");
+    co_await c.answer_until("RCPT");
+    co_await c.say("550 5.1.1 no such user\r\n");
+    co_await c.command();
+    co_await c.say("452 4.2.2 mailbox full\r\n");
+    co_await c.command();
+    co_await c.say("250 2.1.5 ok\r\n");
+    if (co_await c.command() != "DATA") co_return;
+    co_await c.say("354 go\r\n");
+    for (;;) {
+      auto line = co_await c.command();
+      if (!line || *line == ".") break;
+      body += *line + "\n";
+    }
+    co_await c.say("250 2.0.0 queued\r\n");
+    co_await c.until_closed();
+  });
+  client cl(ioc.get_executor(), fast(srv.port()));
+  envelope three{"a@example.com", {"x@example.net", "y@example.net", "z@example.net"}};
+  auto o = test::run(ioc, cl.send(three, message));
+  CHECK_MESSAGE(o.kind == outcome_kind::sent, o.error);
+  CHECK(o.error.empty());
+  CHECK(o.last.code == 250);
+  CHECK(o.last.enhanced == "2.0.0");
+  CHECK(o.partial());
+  REQUIRE(o.recipients.size() == 3);
+  CHECK(o.recipients[0].address == "x@example.net");
+  CHECK(o.recipients[0].kind == outcome_kind::permanent);
+  CHECK(o.recipients[0].last.code == 550);
+  CHECK(o.recipients[1].kind == outcome_kind::transient);
+  CHECK(o.recipients[1].last.enhanced == "4.2.2");
+  CHECK(o.recipients[2].address == "z@example.net");
+  CHECK(o.recipients[2].kind == outcome_kind::sent);
+  CHECK(o.recipients[2].last.enhanced == "2.0.0"); // the final reply decided it
+  CHECK(body == "Subject: x\n\nbody\n");
 }
