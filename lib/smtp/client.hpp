@@ -22,8 +22,8 @@ struct relay_config {
   std::uint16_t port = 25;
   std::string helo_name = "localhost";
   smtp::tls_mode tls = tls_mode::none;
-  std::string ca_file;     // empty: system store
-  bool verify_peer = true; // certificate and host name
+  std::string ca_file;      // empty: system store
+  bool verify_peer = true;  // certificate and host name
   std::string user;         // AUTH when non-empty
   std::string password;     // never logged
   std::string oauth2_token; // XOAUTH2 access token (with `user`); never logged
@@ -37,8 +37,9 @@ struct relay_config {
   std::chrono::milliseconds mail_timeout{0};       // 0: command_timeout
   std::chrono::milliseconds rcpt_timeout{0};       // 0: command_timeout
   std::chrono::milliseconds data_start_timeout{0}; // DATA until 354; 0: command_timeout
-  std::chrono::milliseconds data_block_timeout{0}; // each write of the body makes progress; 0: data_timeout
-  std::chrono::milliseconds final_dot_timeout{0};  // the reply to the final dot; 0: data_timeout
+  std::chrono::milliseconds data_block_timeout{
+      0}; // each write of the body makes progress; 0: data_timeout
+  std::chrono::milliseconds final_dot_timeout{0}; // the reply to the final dot; 0: data_timeout
   std::size_t max_connections = 20;
   std::size_t max_messages_per_connection = 100;
   std::chrono::milliseconds idle_timeout{30000};

@@ -114,8 +114,9 @@ awaitable<std::optional<outcome>> session::write(std::string_view bytes, std::st
                         : asio::async_write(stream_.next_layer(), buf, use_tuple);
   auto [ec, n] = co_await std::move(op);
   disarm();
-  if (ec) co_return fail(timed_out_ ? classify::timeout_writing(phase)
-                                    : classify::write_error(phase, ec));
+  if (ec)
+    co_return fail(timed_out_ ? classify::timeout_writing(phase)
+                              : classify::write_error(phase, ec));
   co_return std::nullopt;
 }
 
@@ -145,8 +146,9 @@ awaitable<std::optional<outcome>> session::write_payload() {
                         : asio::async_write(stream_.next_layer(), wbufs_, progress, use_tuple);
   auto [ec, n] = co_await std::move(op);
   disarm();
-  if (ec) co_return fail(timed_out_ ? classify::timeout_writing("message body")
-                                    : classify::write_error("message body", ec));
+  if (ec)
+    co_return fail(timed_out_ ? classify::timeout_writing("message body")
+                              : classify::write_error("message body", ec));
   co_return std::nullopt;
 }
 
@@ -178,8 +180,8 @@ awaitable<session::chat_result> session::read_reply(std::string_view phase,
     auto [ec, n] = co_await std::move(op);
     disarm();
     if (ec) {
-      out.failure = fail(timed_out_ ? classify::timeout_reading(phase)
-                                    : classify::read_error(phase, ec));
+      out.failure =
+          fail(timed_out_ ? classify::timeout_reading(phase) : classify::read_error(phase, ec));
       co_return out;
     }
     rlen_ = n;
@@ -339,9 +341,8 @@ awaitable<std::optional<outcome>> session::open() {
     if (auto f = co_await handshake(deadline)) co_return f;
 
   // RFC 5321 §4.5.3.2.1: the greeting has its own timeout, counted from the connection.
-  const auto greeting_deadline = cfg_->greeting_timeout.count() > 0
-                                     ? clock::now() + cfg_->greeting_timeout
-                                     : deadline;
+  const auto greeting_deadline =
+      cfg_->greeting_timeout.count() > 0 ? clock::now() + cfg_->greeting_timeout : deadline;
   auto g = co_await read_reply("greeting", greeting_deadline);
   if (g.failure) co_return std::move(g.failure);
   if (g.r.code != 220) co_return refuse("greeting", std::move(g.r));
@@ -390,7 +391,7 @@ std::optional<outcome> session::check_extensions(const envelope& env,
 // RFC 2920: [RSET] MAIL, every RCPT and DATA in one write, then the replies in order. Each
 // reply has its phase's timeout, counted from the previous reply.
 awaitable<std::optional<outcome>> session::pipelined_group(const envelope& env, bool reused,
-                                                          reply& mail) {
+                                                           reply& mail) {
   const auto mail_to = phase_timeout(cfg_->mail_timeout, cfg_->command_timeout);
   const auto rcpt_to = phase_timeout(cfg_->rcpt_timeout, cfg_->command_timeout);
   const auto data_to = phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout);
@@ -425,7 +426,7 @@ awaitable<std::optional<outcome>> session::pipelined_group(const envelope& env, 
 
 // One command, one reply (no PIPELINING): stops at the first reply that decides.
 awaitable<std::optional<outcome>> session::stepwise_group(const envelope& env, bool reused,
-                                                         reply& mail) {
+                                                          reply& mail) {
   const auto mail_to = phase_timeout(cfg_->mail_timeout, cfg_->command_timeout);
   const auto rcpt_to = phase_timeout(cfg_->rcpt_timeout, cfg_->command_timeout);
   if (reused) {
@@ -493,8 +494,8 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
     if (d.failure) co_return std::move(*d.failure);
     data = std::move(d.r);
   }
-  auto v = transaction::judge(mail, rcpt_replies_, data ? &*data : nullptr, env.rcpt_to,
-                              recipients);
+  auto v =
+      transaction::judge(mail, rcpt_replies_, data ? &*data : nullptr, env.rcpt_to, recipients);
   if (v.action == transaction::next::send_data) {
     auto d = co_await chat(protocol::data, "DATA");
     if (d.failure) co_return std::move(*d.failure);

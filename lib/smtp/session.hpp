@@ -92,10 +92,10 @@ private:
   // Local refusals that depend on what this server offers (SIZE, 8BITMIME, SMTPUTF8), decided
   // before anything is sent; fills `params`.
   std::optional<outcome> check_extensions(const envelope& env, protocol::mail_params& params);
-  boost::asio::awaitable<std::optional<outcome>> pipelined_group(const envelope& env,
-                                                                  bool reused, reply& mail);
-  boost::asio::awaitable<std::optional<outcome>> stepwise_group(const envelope& env, bool reused,
+  boost::asio::awaitable<std::optional<outcome>> pipelined_group(const envelope& env, bool reused,
                                                                  reply& mail);
+  boost::asio::awaitable<std::optional<outcome>> stepwise_group(const envelope& env, bool reused,
+                                                                reply& mail);
 
   // Deadlines: one timer per session, armed lazily. arm() before an operation, disarm() after;
   // when the deadline passes first, the socket's operations are cancelled and timed_out_ says
@@ -130,8 +130,8 @@ private:
   std::size_t transactions_ = 0;
 
   // Reused from message to message: no allocation per message once warm.
-  std::string out_;                 // the command group
-  protocol::payload payload_;       // the body's pieces
+  std::string out_;           // the command group
+  protocol::payload payload_; // the body's pieces
   std::vector<boost::asio::const_buffer> wbufs_;
   std::vector<reply> rcpt_replies_;
   protocol::mail_params mail_params_;
