@@ -71,7 +71,10 @@ verdict judge(const reply& mail, std::span<const reply> rcpts, const reply* data
   if (v.accepted == 0) {
     // Nobody to deliver to: any 4xx defers the message (a later try may reach them), else it
     // bounces with the first 5xx.
-    v.result = classify::rejected("RCPT", first_transient ? *first_transient : *first_permanent);
+    if (first_transient || first_permanent)
+      v.result = classify::rejected("RCPT", first_transient ? *first_transient : *first_permanent);
+    else
+      v.result = classify::local_permanent("no recipients");
     if (any_421)
       v.action = next::close;
     else if (data && data->code == 354)
