@@ -497,7 +497,10 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
   auto v =
       transaction::judge(mail, rcpt_replies_, data ? &*data : nullptr, env.rcpt_to, recipients);
   if (v.action == transaction::next::send_data) {
-    auto d = co_await chat(protocol::data, "DATA");
+    const auto deadline =
+        clock::now() + phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout);
+    if (auto f = co_await write(protocol::data, "DATA", deadline)) co_return std::move(*f);
+    auto d = co_await read_reply("DATA", deadline);
     if (d.failure) co_return std::move(*d.failure);
     data = std::move(d.r);
     v = transaction::judge(mail, rcpt_replies_, &*data, env.rcpt_to, recipients);
