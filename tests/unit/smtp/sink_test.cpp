@@ -164,6 +164,26 @@ TEST_CASE("smtp-sink: a pooled connection answering 421 to RSET (-Q RSET) is rep
   CHECK(c.connections_opened() == 2);
 }
 
+TEST_CASE("smtp-sink: a pooled connection the sink timed out while idle (-t 1) is replaced at "
+          "reuse, and the message still goes out") {
+  sink s({"-t", "1"});
+  boost::asio::io_context ioc;
+  auto cfg = config_for(s.port());
+  cfg.max_connections = 1;
+  cfg.idle_timeout = 30s;
+  client c(ioc.get_executor(), cfg);
+  auto first = test::run(ioc, c.send(env, message));
+  REQUIRE_MESSAGE(first.kind == outcome_kind::sent, first.error);
+  // The sink ends the idle session after 1 s: its counters show a second ended session (the
+  // first is the port probe). The client still holds the connection in its pool.
+  REQUIRE(wait_counters(ioc, s, [](auto k) { return k.sess >= 2 && k.mesg == 1; }));
+  CHECK(c.connections_open() == 1);
+  auto second = test::run(ioc, c.send(env, message));
+  CHECK_MESSAGE(second.kind == outcome_kind::sent, second.error);
+  CHECK(c.connections_opened() == 2);
+  REQUIRE(wait_counters(ioc, s, [](auto k) { return k.mesg == 2; }));
+}
+
 TEST_CASE("smtp-sink: a 4xx at RCPT (-r RCPT) defers the message as transient, without DATA") {
   sink s({"-r", "RCPT"});
   boost::asio::io_context ioc;
