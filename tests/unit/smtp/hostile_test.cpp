@@ -534,6 +534,28 @@ TEST_CASE("hostile server: with PIPELINING, each reply of the group has its phas
   }
 }
 
+TEST_CASE("hostile server: with PIPELINING, a close after the MAIL reply is transient for every "
+          "recipient and nothing is retried on that connection") {
+  asio::io_context ioc;
+  hostile_server srv(ioc, [](conversation& c) -> awaitable<void> {
+    c.ehlo = pipelining_ehlo;
+    co_await c.say("220 hostile\r\n");
+    if (!co_await c.answer_until("MAIL")) co_return;
+    co_await c.command();
+    co_await c.command();
+    co_await c.say("250 2.1.0 ok\r\n");
+    c.sock.close();
+  });
+  client cl(ioc.get_executor(), fast(srv.port()));
+  auto o = test::run(ioc, cl.send(env, message));
+  CHECK(o.kind == outcome_kind::transient);
+  CHECK(o.error == "connection closed by server while waiting for reply to RCPT");
+  REQUIRE(o.recipients.size() == 1);
+  CHECK(o.recipients[0].kind == outcome_kind::transient);
+  CHECK(cl.connections_open() == 0);
+  CHECK(srv.accepted == 1);
+}
+
 namespace {
 
 // Reads the body in small bites with a pause between them, like a slow but live server.

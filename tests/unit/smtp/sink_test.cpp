@@ -199,6 +199,25 @@ TEST_CASE("smtp-sink: a 4xx at RCPT (-r RCPT) defers the message as transient, w
   CHECK(s.last().mesg == 0);
 }
 
+TEST_CASE("smtp-sink: a 5xx to DATA (-f DATA) after accepted recipients bounces the message for "
+          "each of them; RSET keeps the connection") {
+  sink s({"-f", "DATA"});
+  boost::asio::io_context ioc;
+  client c(ioc.get_executor(), config_for(s.port()));
+  envelope two{"a@example.com", {"b@example.net", "c@example.net"}};
+  auto o = test::run(ioc, c.send(two, message));
+  CHECK(o.kind == outcome_kind::permanent);
+  CHECK(o.last.code / 100 == 5);
+  CHECK(o.error.rfind("DATA rejected: ", 0) == 0);
+  REQUIRE(o.recipients.size() == 2);
+  CHECK(o.recipients[0].kind == outcome_kind::permanent);
+  CHECK(o.recipients[1].last.code == o.last.code);
+  CHECK(c.connections_open() == 1);
+  c.close_idle();
+  REQUIRE(wait_counters(ioc, s, [](auto k) { return k.quit == 1; }));
+  CHECK(s.last().mesg == 0);
+}
+
 TEST_CASE("smtp-sink: a 5xx at MAIL (-f MAIL) bounces the message as permanent") {
   sink s({"-f", "MAIL"});
   boost::asio::io_context ioc;
