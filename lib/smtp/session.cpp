@@ -509,7 +509,10 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
   const auto final_to = phase_timeout(cfg_->final_dot_timeout, cfg_->data_timeout);
   outcome o;
   switch (v.action) {
-  case transaction::next::send_data: // judge() never asks twice
+  case transaction::next::send_data: // judge() never asks twice; a bug if it does
+    close();
+    o = classify::local_transient("internal error: DATA asked for twice");
+    break;
   case transaction::next::close:
     close();
     o = std::move(*v.result);
