@@ -1,6 +1,8 @@
 // The SMTP session state machine: one connection, each step one co_await with its own deadline.
 #include "smtp/session.hpp"
 
+#include <span>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -142,8 +144,10 @@ awaitable<std::optional<outcome>> session::write_payload() {
     return 65536;
   };
   arm(clock::now() + block);
-  auto op = tls_active_ ? asio::async_write(stream_, wbufs_, progress, use_tuple)
-                        : asio::async_write(stream_.next_layer(), wbufs_, progress, use_tuple);
+  // A span, not the vector: Asio copies the buffer sequence into the operation, twice.
+  std::span<const asio::const_buffer> bufs(wbufs_);
+  auto op = tls_active_ ? asio::async_write(stream_, bufs, progress, use_tuple)
+                        : asio::async_write(stream_.next_layer(), bufs, progress, use_tuple);
   auto [ec, n] = co_await std::move(op);
   disarm();
   if (ec)

@@ -27,6 +27,7 @@ verdict judge(const reply& mail, std::span<const reply> rcpts, const reply* data
               std::span<const std::string> addresses, std::vector<recipient_result>& recipients) {
   verdict v;
   recipients.clear();
+  recipients.reserve(addresses.size());
   bool any_421 = mail.code == 421 || (data && data->code == 421);
   for (const auto& r : rcpts)
     any_421 = any_421 || r.code == 421;
@@ -49,7 +50,8 @@ verdict judge(const reply& mail, std::span<const reply> rcpts, const reply* data
   for (std::size_t i = 0; i < rcpts.size() && i < addresses.size(); ++i) {
     const reply& r = rcpts[i];
     if (is_2xx(r)) {
-      recipients.push_back({addresses[i], outcome_kind::sent, r});
+      // Its reply is the message's, set by settle(): no copy of the RCPT reply here.
+      recipients.push_back({addresses[i], outcome_kind::sent, reply{}});
       ++v.accepted;
       continue;
     }

@@ -29,7 +29,7 @@ struct verdict {
 // PIPELINING all of them, even after MAIL was refused; fewer than `addresses` only after a
 // 421). `data`: the reply to DATA once read, else null.
 // `recipients` is rebuilt: one entry per RCPT reply that decided its recipient, the accepted
-// ones provisionally `sent` (settle() gives them the message's fate).
+// ones provisionally `sent` with an empty reply (settle() gives them the message's fate).
 verdict judge(const reply& mail, std::span<const reply> rcpts, const reply* data,
               std::span<const std::string> addresses, std::vector<recipient_result>& recipients);
 
