@@ -204,6 +204,8 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   add("smtp.user", text(s.user), {"SMTP_USER"});
   add("smtp.password", text(s.password), {"SMTP_PASSWORD"});
   add("smtp.password_file", text(files["smtp.password"]), {"SMTP_PASSWORD_FILE"});
+  add("smtp.oauth2_token", text(s.oauth2_token), {"SMTP_OAUTH2_TOKEN"});
+  add("smtp.oauth2_token_file", text(files["smtp.oauth2_token"]), {"SMTP_OAUTH2_TOKEN_FILE"});
   add("smtp.allow_plaintext_auth", [&s](const std::string& v) {
     s.allow_plaintext_auth = to_bool("smtp.allow_plaintext_auth", v);
   });
@@ -213,6 +215,14 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
       [&s](const std::string& v) { s.command_timeout = ms("smtp.command_timeout_ms", v); });
   add("smtp.data_timeout_ms",
       [&s](const std::string& v) { s.data_timeout = ms("smtp.data_timeout_ms", v); });
+  // RFC 5321 §4.5.3.2 per phase; 0 (the default) inherits the coarse timeout above.
+  for (auto [key, field] : {std::pair{"smtp.greeting_timeout_ms", &s.greeting_timeout},
+                            std::pair{"smtp.mail_timeout_ms", &s.mail_timeout},
+                            std::pair{"smtp.rcpt_timeout_ms", &s.rcpt_timeout},
+                            std::pair{"smtp.data_start_timeout_ms", &s.data_start_timeout},
+                            std::pair{"smtp.data_block_timeout_ms", &s.data_block_timeout},
+                            std::pair{"smtp.final_dot_timeout_ms", &s.final_dot_timeout}})
+    add(key, [key = std::string(key), field](const std::string& v) { *field = ms(key, v); });
   add("smtp.max_connections", [&s](const std::string& v) {
     s.max_connections = static_cast<std::size_t>(to_integer("smtp.max_connections", v, 1, 10000));
   });
@@ -381,6 +391,9 @@ daemon_config load(const std::string& path, const env_lookup& env) {
   // Secret files win over inline values: they are how production passes secrets.
   if (!files["smtp.password"].empty())
     cfg.smtp.password = read_secret_file("smtp.password_file", files["smtp.password"], env);
+  if (!files["smtp.oauth2_token"].empty())
+    cfg.smtp.oauth2_token =
+        read_secret_file("smtp.oauth2_token_file", files["smtp.oauth2_token"], env);
   if (!files["database.url"].empty())
     cfg.store.url = read_secret_file("database.url_file", files["database.url"], env);
   if (!files["admin.tokens"].empty()) cfg.admin.tokens = parse_tokens(files["admin.tokens"], env);
@@ -391,9 +404,9 @@ daemon_config load(const std::string& path, const env_lookup& env) {
   if (cfg.store.url.empty())
     throw config_error("database.url: must be set (or DATABASE_URL, or database.url_file)");
   if (cfg.smtp.host.empty()) throw config_error("smtp.host: must not be empty");
-  if (!cfg.smtp.user.empty() && cfg.smtp.password.empty())
+  if (!cfg.smtp.user.empty() && cfg.smtp.password.empty() && cfg.smtp.oauth2_token.empty())
     throw config_error("smtp.password: smtp.user is set but no password (smtp.password, "
-                       "SMTP_PASSWORD or smtp.password_file)");
+                       "SMTP_PASSWORD or smtp.password_file) nor smtp.oauth2_token");
   if (cfg.backoff.multiplier < 1.0) throw config_error("retry.multiplier: expected a number >= 1");
   return cfg;
 }
@@ -425,10 +438,17 @@ nlohmann::json describe(const daemon_config& c) {
         {"verify_peer", c.smtp.verify_peer},
         {"user", c.smtp.user},
         {"password", secret(c.smtp.password)},
+        {"oauth2_token", secret(c.smtp.oauth2_token)},
         {"allow_plaintext_auth", c.smtp.allow_plaintext_auth},
         {"connect_timeout_ms", c.smtp.connect_timeout.count()},
         {"command_timeout_ms", c.smtp.command_timeout.count()},
         {"data_timeout_ms", c.smtp.data_timeout.count()},
+        {"greeting_timeout_ms", c.smtp.greeting_timeout.count()},
+        {"mail_timeout_ms", c.smtp.mail_timeout.count()},
+        {"rcpt_timeout_ms", c.smtp.rcpt_timeout.count()},
+        {"data_start_timeout_ms", c.smtp.data_start_timeout.count()},
+        {"data_block_timeout_ms", c.smtp.data_block_timeout.count()},
+        {"final_dot_timeout_ms", c.smtp.final_dot_timeout.count()},
         {"max_connections", c.smtp.max_connections},
         {"max_messages_per_connection", c.smtp.max_messages_per_connection},
         {"idle_timeout_ms", c.smtp.idle_timeout.count()}}},

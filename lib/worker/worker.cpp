@@ -360,7 +360,11 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     std::string domain = cfg.message_id_domain;
     if (domain.empty()) domain = req.from.email.substr(req.from.email.rfind('@') + 1);
     const std::string message_id = mime::make_message_id(req.tenant, req.request_id, domain);
-    const smtp::envelope env{req.from.email, req.envelope_recipients()};
+    // The recipients still to deliver: after a partial acceptance, only the refused-for-now
+    // ones are retried (the accepted ones must not get it twice).
+    smtp::envelope env{req.from.email, req.envelope_recipients()};
+    std::size_t delivered_to = 0;
+    std::string undelivered; // "addr (550 5.1.1 ...); ..." refused for good along the way
 
     auto event = [&](status s, int attempt) {
       core::status_event ev;
@@ -559,13 +563,53 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       if (!out.error.empty()) fields["error"] = out.error;
       core::smtp_reply_info reply{out.last.code, out.last.enhanced, out.last.text()};
       stats.smtp_no_reply_streak = out.last.code == 0 ? stats.smtp_no_reply_streak + 1 : 0;
-      if (out.kind == smtp::outcome_kind::sent) {
+      std::string why = out.error.empty() ? reply.text : out.error;
+      if (out.kind == smtp::outcome_kind::sent && out.partial()) {
+        // Some recipients took it: they are done; the permanently refused ones are noted; the
+        // others (4xx) are retried alone below, as a transient outcome of this attempt.
+        std::vector<std::string> again;
+        std::string deferred_why;
+        for (const auto& r : out.recipients) {
+          std::string line = r.address + " (" + std::to_string(r.last.code) +
+                             (r.last.enhanced.empty() ? "" : " " + r.last.enhanced) + ")";
+          if (r.kind == smtp::outcome_kind::sent)
+            ++delivered_to;
+          else if (r.kind == smtp::outcome_kind::permanent)
+            undelivered += (undelivered.empty() ? "" : "; ") + line;
+          else {
+            again.push_back(r.address);
+            deferred_why += (deferred_why.empty() ? "" : "; ") + line;
+            reply = {r.last.code, r.last.enhanced, r.last.text()};
+          }
+        }
+        fields["recipients_refused"] = undelivered;
+        if (again.empty()) {
+          final_ev = event(status::sent, attempt);
+          final_ev.smtp = core::smtp_reply_info{out.last.code, out.last.enhanced, out.last.text()};
+          final_ev.reason = "not delivered to: " + undelivered;
+          log::info("request.sent", std::move(fields));
+          break;
+        }
+        env.rcpt_to = std::move(again);
+        why = "delivered to " + std::to_string(delivered_to) + " recipient(s), deferred for " +
+              deferred_why;
+        out.kind = smtp::outcome_kind::transient;
+      } else if (out.kind == smtp::outcome_kind::sent) {
         final_ev = event(status::sent, attempt);
         final_ev.smtp = reply;
+        if (!undelivered.empty()) final_ev.reason = "not delivered to: " + undelivered;
         log::info("request.sent", std::move(fields));
         break;
       }
-      std::string why = out.error.empty() ? reply.text : out.error;
+      if (out.kind == smtp::outcome_kind::permanent && delivered_to > 0) {
+        // The last recipients bounced, the others had it: sent, with who did not get it.
+        undelivered += (undelivered.empty() ? "" : "; ") + why;
+        final_ev = event(status::sent, attempt);
+        final_ev.smtp = reply;
+        final_ev.reason = "not delivered to: " + undelivered;
+        log::warn("request.sent", std::move(fields));
+        break;
+      }
       if (out.kind == smtp::outcome_kind::permanent) {
         final_ev = event(status::bounced, attempt);
         final_ev.smtp = reply;

@@ -337,6 +337,14 @@ std::map<std::string, int> capture_index() {
   return out;
 }
 
+bool sent_unconfirmed(const std::vector<json>& events, const std::string& request_id) {
+  for (const auto& e : events)
+    if (e.value("request_id", "") == request_id && e.value("status", "") == "sent" &&
+        e.value("reason", "").rfind("unconfirmed", 0) == 0)
+      return true;
+  return false;
+}
+
 int admin_port(const daemon_process& d) {
   std::istringstream lines(d.log());
   std::string line;
