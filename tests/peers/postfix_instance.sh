@@ -128,6 +128,14 @@ EOF
     "smtpd_relay_restrictions = permit_sasl_authenticated, reject"
 fi
 
+# The daemons run as postfix and deliver as nobody: every parent of DIR must let them through
+# (a TMPDIR under a 0700 home does not).
+runuser -u postfix -- test -r "$etc/main.cf" && runuser -u nobody -- test -w "$dir/mail" || {
+  echo "$0: $dir is not reachable by the postfix and nobody users (a parent directory is" \
+    "not searchable; use a TMPDIR such as /tmp)" >&2
+  exit 2
+}
+
 # Creates the queue directories with their owners and modes (postfix-files).
 postfix -c "$etc" check
 exec "$daemon_directory/master" -c "$etc"

@@ -257,6 +257,20 @@ TEST_CASE("Postfix smtpd: a certificate from a CA the client does not trust fail
   CHECK(server().mailbox("dave").empty());
 }
 
+TEST_CASE("Postfix smtpd: under opportunistic TLS the same untrusted certificate is used "
+          "unverified, and the message is delivered over TLS") {
+  SKIP_WITHOUT_POSTFIX();
+  boost::asio::io_context ioc;
+  auto cfg = config(tls_mode::opportunistic);
+  cfg.ca_file = certs().other_ca.string();
+  client c(ioc.get_executor(), cfg);
+  const std::string message = message_for("opportunistic");
+  auto o = test::run(ioc, c.send({"sender@example.com", {"heidi@example.net"}}, message));
+  REQUIRE_MESSAGE(o.kind == outcome_kind::sent, o.error, "\nmaillog:\n", server().maillog());
+  REQUIRE_MESSAGE(server().wait_for_mail("heidi", 1), server().maillog());
+  check_delivered(server().mailbox("heidi").at(0), "heidi@example.net", message);
+}
+
 TEST_CASE("Postfix smtpd: a host name the certificate does not name fails under required, as "
           "transient") {
   SKIP_WITHOUT_POSTFIX();
