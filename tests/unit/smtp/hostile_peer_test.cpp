@@ -145,7 +145,7 @@ TEST_CASE("hostile peer: a server silent at any step after the greeting is cut b
     CHECK(t.o.last.code == 0);
     CHECK(t.o.error == s.error);
     CHECK(t.elapsed >= s.limit);
-    CHECK(t.elapsed < s.limit + 600ms);
+    CHECK(t.elapsed < s.limit + 1000ms);
   }
 }
 
@@ -155,7 +155,7 @@ TEST_CASE("hostile peer: an endless reply dripped one byte at a time does not ke
   auto t = send_once(config(p));
   CHECK(t.o.kind == outcome_kind::transient);
   CHECK(t.o.error == "timeout waiting for reply to EHLO");
-  CHECK(t.elapsed < command_timeout + 600ms);
+  CHECK(t.elapsed < command_timeout + 1000ms);
 }
 
 TEST_CASE("hostile peer: a valid reply dripped byte by byte within the deadline is read") {
@@ -193,7 +193,7 @@ TEST_CASE("hostile peer: a 64 MiB reply line is refused after 4096 bytes, quickl
     CHECK_MESSAGE(contains(t.o.error, "reply line longer than 4096 bytes"), t.o.error);
     CHECK(contains(t.o.error,
                    std::string(mode) == "huge:mail" ? "reply to MAIL" : "reply to end of data"));
-    CHECK(t.elapsed < 1s);
+    CHECK(t.elapsed < 2s);
   }
   rusage after{};
   ::getrusage(RUSAGE_SELF, &after);
@@ -284,7 +284,7 @@ TEST_CASE("hostile peer: STARTTLS answered 220 and then silence times out the ha
   auto t = send_once(config(p, tls_mode::required));
   CHECK(t.o.kind == outcome_kind::transient);
   CHECK(t.o.error == "timeout in TLS handshake");
-  CHECK(t.elapsed < command_timeout + 600ms);
+  CHECK(t.elapsed < command_timeout + 1000ms);
 }
 
 TEST_CASE("hostile peer: a reply injected after the 220 to STARTTLS, before the handshake, is "
