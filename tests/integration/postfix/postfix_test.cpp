@@ -210,9 +210,10 @@ TEST_CASE("Postfix smtpd: several messages on one connection, reused with RSET, 
   auto cfg = config(tls_mode::required);
   cfg.max_connections = 1;
   client c(ioc.get_executor(), cfg);
-  std::vector<std::string> sent;
+  std::vector<std::string> ids, sent;
   for (int i = 0; i < 5; ++i) {
-    sent.push_back(message_for("reuse-" + std::to_string(i)));
+    ids.push_back("reuse-" + std::to_string(i));
+    sent.push_back(message_for(ids.back()));
     auto o = test::run(ioc, c.send({"sender@example.com", {"carol@example.net"}}, sent.back()));
     REQUIRE_MESSAGE(o.kind == outcome_kind::sent, o.error, "\nmaillog:\n", server().maillog());
   }
@@ -222,13 +223,13 @@ TEST_CASE("Postfix smtpd: several messages on one connection, reused with RSET, 
   auto got = server().mailbox("carol");
   REQUIRE(got.size() == 5);
   // Maildir order within one second is not the delivery order: match by Message-ID.
-  for (const auto& m : sent) {
-    auto id = m.substr(m.find("Message-ID: "),
-                       m.find("\r\n", m.find("Message-ID: ")) - m.find("Message-ID: "));
-    auto it = std::find_if(got.begin(), got.end(),
-                           [&](const std::string& s) { return s.find(id) != std::string::npos; });
-    REQUIRE_MESSAGE(it != got.end(), id);
-    check_delivered(*it, "carol@example.net", m);
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    const std::string header = "\nMessage-ID: <" + ids[i] + "@client.test>\n";
+    auto it = std::find_if(got.begin(), got.end(), [&](const std::string& s) {
+      return s.find(header) != std::string::npos;
+    });
+    REQUIRE_MESSAGE(it != got.end(), ids[i]);
+    check_delivered(*it, "carol@example.net", sent[i]);
   }
   // Postfix counts the commands of each session when it ends: close ours, then look for one
   // session with five transactions and the RSETs between them.
