@@ -37,10 +37,10 @@ daemon_directory=/usr/lib/postfix/sbin
   echo "$0: $daemon_directory/master not found (apt-get install postfix)" >&2
   exit 2
 }
-id postfix >/dev/null && getent group postdrop >/dev/null || {
+if ! id postfix >/dev/null || ! getent group postdrop >/dev/null; then
   echo "$0: the postfix user or the postdrop group is missing" >&2
   exit 2
-}
+fi
 
 etc=$dir/etc
 chmod 0755 "$dir"
@@ -130,11 +130,11 @@ fi
 
 # The daemons run as postfix and deliver as nobody: every parent of DIR must let them through
 # (a TMPDIR under a 0700 home does not).
-runuser -u postfix -- test -r "$etc/main.cf" && runuser -u nobody -- test -w "$dir/mail" || {
+if ! runuser -u postfix -- test -r "$etc/main.cf" || ! runuser -u nobody -- test -w "$dir/mail"; then
   echo "$0: $dir is not reachable by the postfix and nobody users (a parent directory is" \
     "not searchable; use a TMPDIR such as /tmp)" >&2
   exit 2
-}
+fi
 
 # Creates the queue directories with their owners and modes (postfix-files).
 postfix -c "$etc" check
