@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A throw-away Postfix instance (Debian's postfix) for interoperability tests: smtpd on
-# 127.0.0.1:PORT with STARTTLS required, Cyrus SASL (sasldb) AUTH PLAIN/LOGIN when a user is
-# given, and delivery of LOCAL@example.net (LOCAL in [a-z0-9-]+) to the maildir DIR/mail/inbox/.
+# 127.0.0.1:PORT with STARTTLS required, optionally implicit TLS (smtps, RFC 8314) on a second
+# port, Cyrus SASL (sasldb) AUTH PLAIN/LOGIN when a user is given, and delivery of
+# LOCAL@example.net (LOCAL in [a-z0-9-]+) to the maildir DIR/mail/inbox/.
 #
-#   tests/peers/postfix_instance.sh DIR PORT CERT KEY [USER PASSWORD]
+#   tests/peers/postfix_instance.sh --dir DIR --port PORT --cert CERT --key KEY
+#       [--smtps-port PORT] [--user USER --password PASSWORD] [--message-size-limit BYTES]
 #
 # Writes DIR/etc (main.cf, master.cf), DIR/queue, DIR/data, DIR/mail, DIR/etc/sasl, then execs
 # Postfix's master(8) in the foreground: the caller owns the instance through that pid
@@ -17,16 +19,29 @@
 # Cyrus or Dovecot, and Cyrus with a sasldb file is the one that needs no daemon.
 set -euo pipefail
 
-if [[ $# -ne 4 && $# -ne 6 ]]; then
-  echo "usage: $0 DIR PORT CERT KEY [USER PASSWORD]" >&2
+usage() {
+  echo "usage: $0 --dir DIR --port PORT --cert CERT --key KEY [--smtps-port PORT]" \
+    "[--user USER --password PASSWORD] [--message-size-limit BYTES]" >&2
   exit 2
-fi
-dir=$(cd "$1" && pwd -P)
-port=$2
-cert=$3
-key=$4
-user=${5:-}
-password=${6:-}
+}
+dir='' port='' cert='' key='' smtps_port='' user='' password='' size_limit=10240000
+while [[ $# -gt 0 ]]; do
+  [[ $# -ge 2 ]] || usage
+  case "$1" in
+    --dir) dir=$2 ;;
+    --port) port=$2 ;;
+    --cert) cert=$2 ;;
+    --key) key=$2 ;;
+    --smtps-port) smtps_port=$2 ;;
+    --user) user=$2 ;;
+    --password) password=$2 ;;
+    --message-size-limit) size_limit=$2 ;;
+    *) usage ;;
+  esac
+  shift 2
+done
+[[ -n $dir && -n $port && -n $cert && -n $key ]] || usage
+dir=$(cd "$dir" && pwd -P)
 
 [[ $(id -u) -eq 0 ]] || {
   echo "$0: must run as root (Postfix's master drops privileges itself)" >&2
@@ -63,6 +78,10 @@ pc() { postconf -c "$etc" "$@"; }
 pc -F '*/*/chroot = n'
 pc -MX smtp/inet
 pc -Me "127.0.0.1:$port/inet = 127.0.0.1:$port inet n - n - - smtpd"
+if [[ -n $smtps_port ]]; then
+  pc -Me "127.0.0.1:$smtps_port/inet = 127.0.0.1:$smtps_port inet n - n - - smtpd"
+  pc -P "127.0.0.1:$smtps_port/inet/smtpd_tls_wrappermode=yes"
+fi
 
 pc -e \
   "compatibility_level = 3.6" \
@@ -74,6 +93,7 @@ pc -e \
   "maillog_file_prefixes = $dir" \
   "maillog_file = $dir/maillog" \
   "myhostname = mx.test" \
+  "message_size_limit = $size_limit" \
   "mydomain = test" \
   "myorigin = mx.test" \
   "mydestination =" \

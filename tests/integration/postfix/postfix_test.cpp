@@ -1,6 +1,7 @@
 // The SMTP client against a real Postfix smtpd (Debian's postfix 3.7, a throw-away instance
-// made by tests/peers/postfix_instance.sh): STARTTLS required, Cyrus SASL AUTH, delivery to a
-// maildir read back byte for byte, certificate failures, Postfix's 530, connection reuse.
+// made by tests/peers/postfix_instance.sh): STARTTLS required and implicit TLS, Cyrus SASL
+// AUTH, delivery to a maildir read back byte for byte, certificate failures, Postfix's 530,
+// 535, 550 and 552, connection reuse with RSET.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -67,15 +68,21 @@ const std::string password = "pa:ss w0rd";
 // to master and removed with its directory.
 class postfix {
 public:
-  postfix() : port_(test::free_port()) {
+  postfix() : port_(test::free_port()), smtps_port_(test::free_port()) {
     proc_.emplace(
         std::vector<std::string>{"/bin/bash", fs::path(IAPOSTE_PEERS_DIR) / "postfix_instance.sh",
-                                 dir_.path().string(), std::to_string(port_), certs().cert.string(),
-                                 certs().key.string(), user, password},
+                                 "--dir", dir_.path().string(), "--port", std::to_string(port_),
+                                 "--smtps-port", std::to_string(smtps_port_), "--cert",
+                                 certs().cert.string(), "--key", certs().key.string(), "--user",
+                                 user, "--password", password, "--message-size-limit",
+                                 std::to_string(size_limit)},
         dir_ / "instance.log");
     proc_->wait_for_port(port_, 30s);
+    proc_->wait_for_port(smtps_port_, 5s);
   }
+  static constexpr std::size_t size_limit = 200000;
   std::uint16_t port() const { return port_; }
+  std::uint16_t smtps_port() const { return smtps_port_; }
 
   // Messages delivered to LOCAL@example.net (one maildir for all, told apart by the
   // Delivered-To header Postfix adds).
@@ -105,7 +112,7 @@ public:
 
 private:
   test::temp_dir dir_; // declared first: removed after the instance has stopped
-  std::uint16_t port_;
+  std::uint16_t port_, smtps_port_;
   std::optional<test::child_process> proc_;
 };
 
@@ -194,6 +201,44 @@ TEST_CASE("Postfix smtpd: STARTTLS required, the test CA and AUTH deliver the me
   }
   CHECK(server().maillog().find("sasl_method=PLAIN, sasl_username=" + user + "@mx.test") !=
         std::string::npos);
+}
+
+TEST_CASE("Postfix smtpd: implicit TLS (the smtps port, RFC 8314) with AUTH delivers the "
+          "message byte-faithful") {
+  SKIP_WITHOUT_POSTFIX();
+  boost::asio::io_context ioc;
+  auto cfg = config(tls_mode::implicit);
+  cfg.port = server().smtps_port();
+  client c(ioc.get_executor(), cfg);
+  const std::string message = message_for("implicit");
+  auto o = test::run(ioc, c.send({"sender@example.com", {"ivan@example.net"}}, message));
+  REQUIRE_MESSAGE(o.kind == outcome_kind::sent, o.error, "\nmaillog:\n", server().maillog());
+  REQUIRE_MESSAGE(server().wait_for_mail("ivan", 1), server().maillog());
+  check_delivered(server().mailbox("ivan").at(0), "ivan@example.net", message);
+}
+
+TEST_CASE("Postfix smtpd: a message over the server's size limit is refused permanently "
+          "(552 5.3.4, or before sending when the client checks SIZE) and the connection stays "
+          "usable") {
+  SKIP_WITHOUT_POSTFIX();
+  boost::asio::io_context ioc;
+  client c(ioc.get_executor(), config(tls_mode::required));
+  const std::string big = message_for("too-big") + std::string(postfix::size_limit, 'y') + "\r\n";
+  auto o = test::run(ioc, c.send({"sender@example.com", {"judy@example.net"}}, big));
+  CHECK_MESSAGE(o.kind == outcome_kind::permanent, o.error);
+  if (o.last.code != 0) {
+    CHECK(o.last.code == 552);
+    CHECK(o.last.enhanced == "5.3.4");
+  }
+  // The refusal is part of normal life: the next message goes out on the same connection.
+  const std::string small = message_for("after-too-big");
+  auto next = test::run(ioc, c.send({"sender@example.com", {"judy@example.net"}}, small));
+  CHECK_MESSAGE(next.kind == outcome_kind::sent, next.error);
+  CHECK(c.connections_opened() == 1);
+  REQUIRE_MESSAGE(server().wait_for_mail("judy", 1), server().maillog());
+  auto got = server().mailbox("judy");
+  REQUIRE(got.size() == 1);
+  check_delivered(got[0], "judy@example.net", small);
 }
 
 TEST_CASE("Postfix smtpd: the start-up probe does STARTTLS and AUTH and succeeds") {
