@@ -165,3 +165,34 @@ TEST_CASE("exhausted retries end as failed with the last reply") {
   REQUIRE(copies[0].header("iaposte-reason"));
   CHECK(copies[0].header("iaposte-reason")->find("gave up") != std::string::npos);
 }
+
+TEST_CASE("per-recipient outcomes: after a partial acceptance only the recipient refused with a "
+          "4xx is retried; one refused with a 5xx is named in the sent event") {
+  scenario sc("partial");
+  daemon_process daemon(sc.env);
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+  auto later = unique("tempfail1") + "@exemple.fr";
+  auto retried = french_request(sc.name + "-1", "acme", later, "Anaïs", "Exemple");
+  retried["to"] = json::array({unique("ok") + "@exemple.fr", later});
+  auto bounced_one = unique("bounce") + "@exemple.fr";
+  auto partial = french_request(sc.name + "-2", "acme", bounced_one, "Noé", "Exemple");
+  partial["to"] = json::array({unique("ok") + "@exemple.fr", bounced_one});
+  produce(sc.requests, {retried, partial});
+  topic_reader status(sc.status);
+  status.until([](const auto& seen) { return terminal_ids(seen).size() >= 2; }, 60s);
+  auto by = statuses_by_request(status.events());
+  CHECK(by[sc.name + "-1"] == std::vector<std::string>{"accepted", "deferred", "sent"});
+  CHECK(by[sc.name + "-2"] == std::vector<std::string>{"accepted", "sent"});
+  // Two transactions for the first (each recipient once), one for the second.
+  CHECK(captured(retried["request_id"]).size() == 2);
+  CHECK(captured(partial["request_id"]).size() == 1);
+  for (const auto& e : status.events()) {
+    if (e["request_id"] == sc.name + "-1" && e["status"] == "deferred")
+      CHECK(e["reason"].get<std::string>().find("delivered to 1 recipient") != std::string::npos);
+    if (e["request_id"] == sc.name + "-2" && e["status"] == "sent") {
+      CHECK(e["reason"].get<std::string>().find("not delivered to: " + bounced_one) !=
+            std::string::npos);
+      CHECK(e["reason"].get<std::string>().find("5.1.1") != std::string::npos);
+    }
+  }
+}
