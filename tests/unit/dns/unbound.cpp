@@ -55,6 +55,15 @@ std::vector<std::string> routing_zone() {
       R"(local-data: "failover.test. MX 20 up.failover.test.")",
       R"(local-data: "down.failover.test. A 127.0.0.2")",
       R"(local-data: "up.failover.test. A 127.0.0.3")",
+      R"(local-data: "greet4.test. MX 10 g4.greet4.test.")",
+      R"(local-data: "greet4.test. MX 20 up.failover.test.")",
+      R"(local-data: "g4.greet4.test. A 127.0.0.7")",
+      R"(local-data: "greet5.test. MX 10 g5.greet5.test.")",
+      R"(local-data: "greet5.test. MX 20 up.failover.test.")",
+      R"(local-data: "g5.greet5.test. A 127.0.0.6")",
+      R"(local-data: "rcpt4.test. MX 10 r4.rcpt4.test.")",
+      R"(local-data: "rcpt4.test. MX 20 up.failover.test.")",
+      R"(local-data: "r4.rcpt4.test. A 127.0.0.8")",
       R"(local-zone: "refused.test." refuse)",
   };
 }

@@ -33,6 +33,9 @@ private:
 //   noaddr.test   MX 10 missing.test (NXDOMAIN target)   (no route)
 //   refused.test  REFUSED                                (transient)
 //   failover.test MX 10 down.failover.test (127.0.0.2), MX 20 up.failover.test (127.0.0.3)
+//   greet4.test   MX 10 g4 (127.0.0.7), MX 20 up.failover.test   (for a 421 greeting)
+//   greet5.test   MX 10 g5 (127.0.0.6), MX 20 up.failover.test   (for a 554 greeting)
+//   rcpt4.test    MX 10 r4 (127.0.0.8), MX 20 up.failover.test   (for a 4xx to RCPT)
 //   nxdomain.test does not exist
 std::vector<std::string> routing_zone();
 
