@@ -13,6 +13,7 @@
 #include "core/backoff.hpp"
 #include "core/request.hpp"
 #include "smtp/client.hpp"
+#include "smtp/dispatch.hpp"
 #include "store/store.hpp"
 
 namespace iaposte::config {
@@ -47,6 +48,9 @@ struct daemon_config {
   core::limits limits;
   core::backoff_config backoff;
   delivery_config delivery;
+  // [routing] and [shaping]: the smtp::dispatcher's configuration. Its relay_config (`smtp`)
+  // is a copy of [smtp], made at load: relay mode's relay, direct mode's per-host template.
+  smtp::routing_config routing;
 };
 
 struct config_error : std::runtime_error {
