@@ -65,7 +65,9 @@ std::string describe(int status) {
   case ARES_ETIMEOUT:
     return "timeout";
   case ARES_ECONNREFUSED:
-    return "refused by the name server (REFUSED, or connection refused)";
+    // c-ares 1.18 ends a query that every server answered with SERVFAIL or REFUSED (after
+    // trying each) with this status too.
+    return "no usable answer (SERVFAIL, REFUSED or connection refused)";
   default:
     return ares_strerror(status);
   }

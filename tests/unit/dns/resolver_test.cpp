@@ -109,7 +109,24 @@ TEST_CASE("unbound: a REFUSED answer is transient 4.4.3") {
   auto r = lookup("refused.test");
   CHECK(r.status == status::transient);
   CHECK(r.enhanced == "4.4.3");
-  CHECK_MESSAGE(r.error.find("REFUSED") != std::string::npos, r.error); // c-ares: ECONNREFUSED
+  CHECK_MESSAGE(r.error.find("REFUSED") != std::string::npos, r.error);
+}
+
+TEST_CASE("unbound: a SERVFAIL answer is transient 4.4.3") {
+  boost::asio::io_context ioc;
+  auto cfg = config_for(server().nameserver());
+  cfg.timeout = 8000ms; // unbound gives up on the dead forwarder first
+  resolver res(ioc.get_executor(), cfg);
+  auto start = std::chrono::steady_clock::now();
+  auto r = stest::run(ioc, res.resolve_mx("servfail.test"), 20000ms);
+  CHECK(r.status == status::transient);
+  CHECK(r.enhanced == "4.4.3");
+  CHECK_MESSAGE(r.error.find("SERVFAIL") != std::string::npos, r.error);
+  CHECK(std::chrono::steady_clock::now() - start < 6s); // unbound's answer, not our timeout
+  MESSAGE("SERVFAIL after " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - start)
+                                   .count()
+                            << " ms");
 }
 
 TEST_CASE("unbound: address lookups answer A and AAAA together") {

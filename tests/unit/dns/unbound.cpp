@@ -65,6 +65,14 @@ std::vector<std::string> routing_zone() {
       R"(local-data: "rcpt4.test. MX 20 up.failover.test.")",
       R"(local-data: "r4.rcpt4.test. A 127.0.0.8")",
       R"(local-zone: "refused.test." refuse)",
+      // Forwarded to a port where nothing listens: unbound answers SERVFAIL.
+      R"(local-zone: "servfail.test." transparent)",
+      "do-not-query-localhost: no",
+      "infra-cache-max-rtt: 100",
+      "outbound-msg-retry: 1",
+      "forward-zone:",
+      R"(  name: "servfail.test.")",
+      "  forward-addr: 127.0.0.1@9",
   };
 }
 

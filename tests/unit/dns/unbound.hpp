@@ -12,7 +12,8 @@ namespace iaposte::dns::test {
 
 class unbound_server {
 public:
-  // `lines` go verbatim into unbound.conf's server: clause, e.g.
+  // `lines` go verbatim into unbound.conf after its server: clause's own settings (so a line
+  // may open another clause, such as forward-zone:), e.g.
   // `local-zone: "test." static`, `local-data: "a.test. MX 10 mx1.a.test."`.
   explicit unbound_server(const std::vector<std::string>& lines);
   std::uint16_t port() const { return port_; }
@@ -32,6 +33,7 @@ private:
 //   nullmx.test   MX 0 .                                 (RFC 7505)
 //   noaddr.test   MX 10 missing.test (NXDOMAIN target)   (no route)
 //   refused.test  REFUSED                                (transient)
+//   servfail.test SERVFAIL (forwarded to a dead server)    (transient)
 //   failover.test MX 10 down.failover.test (127.0.0.2), MX 20 up.failover.test (127.0.0.3)
 //   greet4.test   MX 10 g4 (127.0.0.7), MX 20 up.failover.test   (for a 421 greeting)
 //   greet5.test   MX 10 g5 (127.0.0.6), MX 20 up.failover.test   (for a 554 greeting)
