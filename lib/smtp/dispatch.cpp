@@ -2,9 +2,18 @@
 // through a client (pool) of its own created on demand and dropped when unused.
 #include "smtp/dispatch.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "smtp/outcome.hpp"
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's coroutine frame allocator
+// (awaitable_frame_base's operator new/delete pair) once deliver_domain() is co_spawn()ed.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 
 namespace iaposte::smtp {
 
@@ -130,6 +139,14 @@ struct dispatcher::impl {
     }
   }
 
+  // Completion count of the domains of one envelope delivered at once.
+  struct fan_in {
+    fan_in(const asio::any_io_executor& ex, std::size_t n)
+        : done(ex, clock::time_point::max()), pending(n) {}
+    asio::steady_timer done;
+    std::size_t pending;
+  };
+
   // One domain's recipients: permit, MX lookup, then each MX address until one decides.
   awaitable<domain_outcome> deliver_domain(const std::string& from, const route::domain_group& g,
                                            std::string_view message, const std::string& tenant) {
@@ -199,11 +216,34 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
     co_return res;
   }
 
-  // Domains one after the other: an envelope rarely spans many, and each has its own permit.
-  for (const auto& g : groups) {
-    domain_outcome r = co_await d.deliver_domain(env.mail_from, g, message, tenant);
+  if (groups.size() == 1) {
+    domain_outcome r = co_await d.deliver_domain(env.mail_from, groups.front(), message, tenant);
     res.domains.push_back(std::move(r));
+    co_return res;
   }
+  // Domains at once, so that a slow or throttled one does not hold up the others; each holds
+  // only its own permit, so there is no waiting while holding.
+  res.domains.resize(groups.size());
+  impl::fan_in f(d.ex, groups.size());
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    // deliver_domain() holds references into this frame, which waits for every one of them;
+    // the handler captures pointers only (GCC 12: no closure owning strings by value).
+    domain_outcome* out = &res.domains[i];
+    const route::domain_group* g = &groups[i];
+    impl::fan_in* fp = &f;
+    asio::co_spawn(d.ex, d.deliver_domain(env.mail_from, *g, message, tenant),
+                   [out, g, fp](std::exception_ptr e, domain_outcome r) {
+                     if (e) // a bug or out of memory: never leave send() waiting
+                       *out = {g->domain,
+                               g->recipients,
+                               classify::local_transient("internal error delivering"),
+                               {}};
+                     else
+                       *out = std::move(r);
+                     if (--fp->pending == 0) fp->done.cancel();
+                   });
+  }
+  if (f.pending) co_await f.done.async_wait(asio::as_tuple(asio::use_awaitable));
   co_return res;
 }
 
