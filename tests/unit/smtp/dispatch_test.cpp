@@ -255,3 +255,30 @@ TEST_CASE("relay: every domain goes through the one relay and shares its outcome
   }
   CHECK(d.clients() == 1);
 }
+
+TEST_CASE("direct: opportunistic TLS delivers in the clear to an MX without STARTTLS") {
+  auto& p = shared();
+  boost::asio::io_context ioc;
+  auto cfg = direct_config_for(p);
+  cfg.direct.tls = tls_mode::opportunistic;
+  dispatcher d(ioc.get_executor(), cfg);
+  auto r = send(d, ioc, {"a@example.com", {"b@failover.test"}});
+  CHECK_MESSAGE(r.overall().kind == outcome_kind::sent, r.overall().error);
+}
+
+TEST_CASE("direct: a domain whose policy requires TLS is deferred when no MX offers STARTTLS") {
+  auto& p = shared();
+  boost::asio::io_context ioc;
+  auto cfg = direct_config_for(p);
+  cfg.direct.tls = tls_mode::opportunistic;
+  cfg.direct.tls_policies["failover.test"] = tls_mode::required;
+  cfg.smtp.verify_peer = false; // connect by address: the MX names exist only in unbound
+  dispatcher d(ioc.get_executor(), cfg);
+  auto r = send(d, ioc, {"a@example.com", {"b@failover.test", "c@[127.0.0.3]"}});
+  REQUIRE(r.domains.size() == 2);
+  const auto& o = r.domains[0];
+  CHECK(o.outcome.kind == outcome_kind::transient); // never a silent downgrade, never a bounce
+  CHECK_MESSAGE(o.outcome.error.find("STARTTLS required") != std::string::npos, o.outcome.error);
+  CHECK(o.host == "up.failover.test[127.0.0.3]");         // both MX tried
+  CHECK(r.domains[1].outcome.kind == outcome_kind::sent); // other domains: the default policy
+}
