@@ -354,6 +354,8 @@ void routing_bindings(smtp::routing_config& r, const add_fn& add) {
         d.dns.tries = static_cast<int>(to_integer("routing.dns_tries", v, 1, 10));
       },
       {});
+  add("routing.dns_max_in_flight",
+      count("routing.dns_max_in_flight", d.dns.max_in_flight, 1, 100000), {});
   add("routing.max_mx_hosts", count("routing.max_mx_hosts", d.dns.max_mx_hosts, 1, 100), {});
   add("routing.max_addresses", count("routing.max_addresses", d.max_addresses, 1, 100), {});
   add("routing.client_idle_timeout_ms",
@@ -547,6 +549,7 @@ nlohmann::json describe_routing(const smtp::routing_config& r) {
           {"nameservers", r.direct.dns.nameservers},
           {"dns_timeout_ms", r.direct.dns.timeout.count()},
           {"dns_tries", r.direct.dns.tries},
+          {"dns_max_in_flight", r.direct.dns.max_in_flight},
           {"max_mx_hosts", r.direct.dns.max_mx_hosts},
           {"max_addresses", r.direct.max_addresses},
           {"client_idle_timeout_ms", r.direct.client_idle_timeout.count()}};

@@ -1,6 +1,8 @@
 // c-ares channel driven by Asio: its sockets and timeouts watched on the caller's executor.
 #include "dns/resolver.hpp"
 
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -33,14 +35,20 @@ struct query_state {
   std::vector<unsigned char> answer;
 };
 
+// What c-ares is handed as the callback argument of one query.
+struct in_flight {
+  std::shared_ptr<query_state> q;
+  std::function<void()> finished; // starts a queued query, unless the resolver is going away
+};
+
 void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
-  std::unique_ptr<std::shared_ptr<query_state>> owner(
-      static_cast<std::shared_ptr<query_state>*>(arg));
-  query_state& q = **owner;
+  std::unique_ptr<in_flight> f(static_cast<in_flight*>(arg));
+  query_state& q = *f->q;
   q.status = status;
   if (abuf && alen > 0) q.answer.assign(abuf, abuf + alen);
   q.done = true;
   q.wake.cancel();
+  if (status != ARES_EDESTRUCTION) f->finished();
 }
 
 awaitable<void> wait(query_state& q) {
@@ -231,13 +239,40 @@ struct resolver::impl : std::enable_shared_from_this<impl> {
     });
   }
 
+  // Queries beyond max_in_flight wait here: a burst (many messages to new domains) would
+  // otherwise overflow the name server's UDP receive buffer, and every lost query costs a
+  // retransmission timeout.
+  struct queued {
+    std::string name;
+    int type;
+    std::shared_ptr<query_state> q;
+  };
+  std::deque<queued> backlog;
+  std::size_t outstanding = 0;
+
   std::shared_ptr<query_state> start_query(const std::string& name, int type) {
     auto q = std::make_shared<query_state>(ex);
-    ++sent;
-    ares_query(channel, name.c_str(), ns_c_in, type, &on_answer,
-               new std::shared_ptr<query_state>(q)); // may call back at once
-    schedule();
+    if (outstanding >= std::max<std::size_t>(cfg.max_in_flight, 1))
+      backlog.push_back({name, type, q});
+    else
+      launch(name, type, q);
     return q;
+  }
+
+  void launch(const std::string& name, int type, const std::shared_ptr<query_state>& q) {
+    ++sent;
+    ++outstanding;
+    auto* f = new in_flight{q, [this] { finished(); }};
+    ares_query(channel, name.c_str(), ns_c_in, type, &on_answer, f); // may call back at once
+    schedule();
+  }
+
+  void finished() {
+    --outstanding;
+    if (backlog.empty()) return;
+    queued next = std::move(backlog.front());
+    backlog.pop_front();
+    launch(next.name, next.type, next.q);
   }
 
   address_lookup start_addresses(const std::string& host) {

@@ -21,6 +21,7 @@ struct resolver_config {
   std::chrono::milliseconds timeout{3000}; // first try per server; c-ares backs off after
   int tries = 2;                           // rounds over the server list
   std::size_t max_mx_hosts = 10;           // MX targets whose addresses are looked up
+  std::size_t max_in_flight = 100;         // queries sent and unanswered; more wait their turn
 };
 
 struct address_result {
