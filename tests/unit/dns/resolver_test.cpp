@@ -75,6 +75,16 @@ TEST_CASE("unbound: MX hosts of equal preference are tried in varying order, the
   CHECK(first.count("last.equal.test") == 0);
 }
 
+TEST_CASE("unbound: an MX answer too big for UDP is fetched again over TCP") {
+  auto r = lookup("big.test");
+  REQUIRE_MESSAGE(r.status == status::ok, r.error);
+  REQUIRE(r.hosts.size() == 10); // max_mx_hosts
+  for (std::size_t i = 0; i < r.hosts.size(); ++i) {
+    CHECK(r.hosts[i].preference == i + 1);
+    CHECK(r.hosts[i].addresses == std::vector<std::string>{"127.0.2." + std::to_string(i + 1)});
+  }
+}
+
 TEST_CASE("unbound: a domain without MX is its own implicit MX (RFC 5321 §5.1)") {
   auto r = lookup("NoMX.test.");
   REQUIRE_MESSAGE(r.status == status::ok, r.error);

@@ -29,7 +29,7 @@ std::string unbound_server::log() const {
 }
 
 std::vector<std::string> routing_zone() {
-  return {
+  std::vector<std::string> zone{
       R"(local-zone: "test." static)",
       R"(local-data: "pref.test. MX 20 mx20.pref.test.")",
       R"(local-data: "pref.test. MX 10 mx10.pref.test.")",
@@ -74,6 +74,17 @@ std::vector<std::string> routing_zone() {
       R"(  name: "servfail.test.")",
       "  forward-addr: 127.0.0.1@9",
   };
+  // big.test: 30 MX with long names, over 512 bytes: a truncated UDP answer, then TCP.
+  // Inserted ahead of forward-zone: (a clause of its own) so that they stay in server:.
+  std::vector<std::string> big;
+  for (int i = 1; i <= 30; ++i) {
+    std::string host =
+        "mx" + std::to_string(i) + ".a-rather-long-label-to-fill-the-answer.big.test.";
+    big.push_back("local-data: \"big.test. MX " + std::to_string(i) + " " + host + "\"");
+    big.push_back("local-data: \"" + host + " A 127.0.2." + std::to_string(i) + "\"");
+  }
+  zone.insert(zone.begin(), big.begin(), big.end());
+  return zone;
 }
 
 } // namespace iaposte::dns::test
