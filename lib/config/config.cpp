@@ -147,6 +147,9 @@ std::string tiers_text(const std::vector<retry_tier>& tiers) {
     out += (out.empty() ? "" : ",") + t.topic + ":" + std::to_string(t.delay.count());
   return out;
 }
+using add_fn = std::function<void(std::string, std::function<void(const std::string&)>,
+                                  std::vector<std::string>)>;
+void routing_bindings(smtp::routing_config& r, const add_fn& add);
 
 std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::string>& files) {
   auto text = [](std::string& dst) { return [&dst](const std::string& v) { dst = v; }; };
@@ -315,7 +318,221 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   add("delivery.probe_smtp_at_start", [&dv](const std::string& v) {
     dv.probe_smtp_at_start = to_bool("delivery.probe_smtp_at_start", v);
   });
+  routing_bindings(c.routing, [&](std::string key, std::function<void(const std::string&)> set,
+                                  std::vector<std::string> aliases) {
+    add(std::move(key), std::move(set), std::move(aliases));
+  });
   return b;
+}
+
+// --- [routing] and [shaping] (issue 4, items 7 and 8) ---
+
+// "example.com=required .bank.example=required legacy.example=none" (commas or spaces).
+std::map<std::string, smtp::tls_mode, std::less<>> to_tls_policies(const std::string& key,
+                                                                   const std::string& v) {
+  std::map<std::string, smtp::tls_mode, std::less<>> out;
+  std::string item;
+  std::istringstream in(v);
+  while (in >> item) {
+    while (!item.empty() && item.back() == ',')
+      item.pop_back();
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw config_error(key + ": expected domain=none|opportunistic|required, got \"" + item +
+                         "\"");
+    auto mode = to_tls(key, item.substr(eq + 1));
+    if (mode == smtp::tls_mode::implicit)
+      throw config_error(key + ": implicit TLS is not a policy for MX delivery (port 25)");
+    out[item.substr(0, eq)] = mode;
+  }
+  return out;
+}
+
+// One limits field from "name=value".
+void set_limit(const std::string& key, smtp::shaping::limits& l, const std::string& name,
+               const std::string& value) {
+  auto count = [&](std::size_t& dst) {
+    dst = static_cast<std::size_t>(to_integer(key + " " + name, value, 0, 1000000));
+  };
+  if (name == "max_concurrent")
+    count(l.max_concurrent);
+  else if (name == "rate")
+    l.rate = to_number(key + " " + name, value);
+  else if (name == "burst")
+    l.burst = to_number(key + " " + name, value);
+  else if (name == "max_connections")
+    count(l.max_connections);
+  else if (name == "max_messages_per_connection")
+    count(l.max_messages_per_connection);
+  else
+    throw config_error(key + ": unknown limit \"" + name +
+                       "\" (max_concurrent, rate, burst, max_connections, "
+                       "max_messages_per_connection)");
+}
+
+// "gmail.com rate=5 burst=10 max_concurrent=4; .yahoo.com rate=2": entries by ';', each a
+// name (domain, ".parent" or tenant) and its limits; fields not given take `defaults`.
+std::map<std::string, smtp::shaping::limits, std::less<>>
+to_limits_map(const std::string& key, const std::string& v, const smtp::shaping::limits& defaults) {
+  std::map<std::string, smtp::shaping::limits, std::less<>> out;
+  std::istringstream entries(v);
+  std::string entry;
+  while (std::getline(entries, entry, ';')) {
+    std::istringstream words(entry);
+    std::string name, field;
+    if (!(words >> name)) continue;
+    if (name.find('=') != std::string::npos)
+      throw config_error(key + ": each entry starts with a name, got \"" + name + "\"");
+    smtp::shaping::limits l = defaults;
+    while (words >> field) {
+      auto eq = field.find('=');
+      if (eq == std::string::npos)
+        throw config_error(key + ": expected name=value, got \"" + field + "\"");
+      set_limit(key, l, field.substr(0, eq), field.substr(eq + 1));
+    }
+    out[name] = l;
+  }
+  return out;
+}
+
+void routing_bindings(smtp::routing_config& r, const add_fn& add) {
+  auto count = [](const char* key, std::size_t& dst, long long lo, long long hi) {
+    return [key, &dst, lo, hi](const std::string& v) {
+      dst = static_cast<std::size_t>(to_integer(key, v, lo, hi));
+    };
+  };
+  auto number = [](const char* key, double& dst) {
+    return [key, &dst](const std::string& v) { dst = to_number(key, v); };
+  };
+  auto millis = [](const char* key, std::chrono::milliseconds& dst) {
+    return [key, &dst](const std::string& v) { dst = ms(key, v); };
+  };
+
+  add("routing.mode",
+      [&r](const std::string& v) {
+        if (v == "relay")
+          r.mode = smtp::route::mode::relay;
+        else if (v == "direct")
+          r.mode = smtp::route::mode::direct;
+        else
+          throw config_error("routing.mode: expected relay or direct, got \"" + v + "\"");
+      },
+      {"SMTP_ROUTING"});
+  auto& d = r.direct;
+  add("routing.mx_port",
+      [&d](const std::string& v) {
+        d.port = static_cast<std::uint16_t>(to_integer("routing.mx_port", v, 1, 65535));
+      },
+      {});
+  add("routing.tls",
+      [&d](const std::string& v) {
+        d.tls = to_tls("routing.tls", v);
+        if (d.tls == smtp::tls_mode::implicit)
+          throw config_error("routing.tls: expected none, opportunistic or required");
+      },
+      {});
+  add("routing.tls_policies",
+      [&d](const std::string& v) { d.tls_policies = to_tls_policies("routing.tls_policies", v); },
+      {});
+  add("routing.nameservers",
+      [&d](const std::string& v) {
+        d.dns.nameservers.clear();
+        std::string item;
+        std::istringstream in(v);
+        while (in >> item) {
+          while (!item.empty() && item.back() == ',')
+            item.pop_back();
+          if (item.empty()) continue;
+          if (dns::nameserver_csv_entry(item).empty())
+            throw config_error("routing.nameservers: not an address[:port]: \"" + item + "\"");
+          d.dns.nameservers.push_back(item);
+        }
+      },
+      {"DNS_NAMESERVERS"});
+  add("routing.dns_timeout_ms", millis("routing.dns_timeout_ms", d.dns.timeout), {});
+  add("routing.dns_tries",
+      [&d](const std::string& v) {
+        d.dns.tries = static_cast<int>(to_integer("routing.dns_tries", v, 1, 10));
+      },
+      {});
+  add("routing.dns_max_in_flight",
+      count("routing.dns_max_in_flight", d.dns.max_in_flight, 1, 100000), {});
+  add("routing.max_mx_hosts", count("routing.max_mx_hosts", d.dns.max_mx_hosts, 1, 100), {});
+  add("routing.max_addresses", count("routing.max_addresses", d.max_addresses, 1, 100), {});
+  add("routing.client_idle_timeout_ms",
+      millis("routing.client_idle_timeout_ms", d.client_idle_timeout), {});
+
+  auto& s = r.shaping;
+  auto& dl = s.destination_default;
+  add("shaping.max_concurrent", count("shaping.max_concurrent", dl.max_concurrent, 0, 1000000), {});
+  add("shaping.rate", number("shaping.rate", dl.rate), {});
+  add("shaping.burst", number("shaping.burst", dl.burst), {});
+  add("shaping.max_connections", count("shaping.max_connections", dl.max_connections, 0, 10000),
+      {});
+  add("shaping.max_messages_per_connection",
+      count("shaping.max_messages_per_connection", dl.max_messages_per_connection, 0, 1000000), {});
+  auto& tl = s.tenant_default;
+  add("shaping.tenant_max_concurrent",
+      count("shaping.tenant_max_concurrent", tl.max_concurrent, 0, 1000000), {});
+  add("shaping.tenant_rate", number("shaping.tenant_rate", tl.rate), {});
+  add("shaping.tenant_burst", number("shaping.tenant_burst", tl.burst), {});
+  // Per-name entries take the defaults above for what they leave out: bound after them (the
+  // binding order is the order values are applied in).
+  add("shaping.destinations",
+      [&s](const std::string& v) {
+        s.destinations = to_limits_map("shaping.destinations", v, s.destination_default);
+      },
+      {});
+  add("shaping.tenants",
+      [&s](const std::string& v) {
+        s.tenants = to_limits_map("shaping.tenants", v, s.tenant_default);
+      },
+      {});
+  auto& sd = s.slow_down;
+  add("shaping.slow_down_factor",
+      [&sd](const std::string& v) {
+        sd.factor = to_number("shaping.slow_down_factor", v);
+        if (!(sd.factor > 0 && sd.factor < 1))
+          throw config_error("shaping.slow_down_factor: expected a number in (0, 1)");
+      },
+      {});
+  add("shaping.slow_down_min_rate", number("shaping.slow_down_min_rate", sd.min_rate), {});
+  add("shaping.slow_down_unlimited_rate",
+      number("shaping.slow_down_unlimited_rate", sd.unlimited_rate), {});
+  add("shaping.slow_down_cooldown_ms", millis("shaping.slow_down_cooldown_ms", sd.cooldown), {});
+  add("shaping.slow_down_settle_ms", millis("shaping.slow_down_settle_ms", sd.settle), {});
+}
+
+// [shaping.destinations."gmail.com"] / [shaping.tenants.acme] / [routing.tls_policies] tables,
+// as the one-line text their keys also take (so that the environment can override them).
+std::optional<std::string> table_as_text(const std::string& key, const toml::table& t) {
+  auto scalar = [&](const std::string& where, const toml::node& n) {
+    if (auto s = n.value_exact<std::string>()) return *s;
+    if (auto i = n.value_exact<int64_t>()) return std::to_string(*i);
+    if (auto f = n.value_exact<double>()) {
+      std::ostringstream os;
+      os << *f;
+      return os.str();
+    }
+    throw config_error(where + ": expected a string or a number");
+  };
+  std::string out;
+  if (key == "routing.tls_policies") {
+    for (const auto& [domain, mode] : t)
+      out += std::string(domain.str()) + "=" + scalar(key, mode) + " ";
+    return out;
+  }
+  if (key != "shaping.destinations" && key != "shaping.tenants") return std::nullopt;
+  for (const auto& [name, node] : t) {
+    const auto* fields = node.as_table();
+    if (!fields) throw config_error(key + "." + std::string(name.str()) + ": expected a table");
+    out += std::string(name.str());
+    for (const auto& [field, value] : *fields)
+      out += " " + std::string(field.str()) + "=" + scalar(key, value);
+    out += "; ";
+  }
+  return out;
 }
 
 // Flattens the TOML document into "section.key" → text, rejecting unknown keys.
@@ -335,7 +552,11 @@ std::map<std::string, std::string> flatten(const toml::table& doc,
     for (const auto& [name, value] : *table) {
       std::string key = std::string(section.str()) + "." + std::string(name.str());
       if (!is_known(key)) throw config_error(key + ": unknown key");
-      if (auto s = value.value_exact<std::string>())
+      if (const auto* sub = value.as_table()) {
+        auto text = table_as_text(key, *sub);
+        if (!text) throw config_error(key + ": expected a string, number or boolean");
+        out[key] = *text;
+      } else if (auto s = value.value_exact<std::string>())
         out[key] = *s;
       else if (auto i = value.value_exact<int64_t>())
         out[key] = std::to_string(*i);
@@ -408,8 +629,58 @@ daemon_config load(const std::string& path, const env_lookup& env) {
     throw config_error("smtp.password: smtp.user is set but no password (smtp.password, "
                        "SMTP_PASSWORD or smtp.password_file) nor smtp.oauth2_token");
   if (cfg.backoff.multiplier < 1.0) throw config_error("retry.multiplier: expected a number >= 1");
+  cfg.routing.smtp = cfg.smtp; // [routing]: relay mode's relay, direct mode's per-host template
   return cfg;
 }
+
+namespace {
+
+nlohmann::json describe_limits(const smtp::shaping::limits& l) {
+  return {{"max_concurrent", l.max_concurrent},
+          {"rate", l.rate},
+          {"burst", l.burst},
+          {"max_connections", l.max_connections},
+          {"max_messages_per_connection", l.max_messages_per_connection}};
+}
+
+nlohmann::json describe_routing(const smtp::routing_config& r) {
+  const char* tls[] = {"none", "opportunistic", "required", "implicit"};
+  nlohmann::json policies = nlohmann::json::object();
+  for (const auto& [domain, mode] : r.direct.tls_policies)
+    policies[domain] = tls[static_cast<int>(mode)];
+  return {{"mode", r.mode == smtp::route::mode::relay ? "relay" : "direct"},
+          {"mx_port", r.direct.port},
+          {"tls", tls[static_cast<int>(r.direct.tls)]},
+          {"tls_policies", policies},
+          {"nameservers", r.direct.dns.nameservers},
+          {"dns_timeout_ms", r.direct.dns.timeout.count()},
+          {"dns_tries", r.direct.dns.tries},
+          {"dns_max_in_flight", r.direct.dns.max_in_flight},
+          {"max_mx_hosts", r.direct.dns.max_mx_hosts},
+          {"max_addresses", r.direct.max_addresses},
+          {"client_idle_timeout_ms", r.direct.client_idle_timeout.count()}};
+}
+
+nlohmann::json describe_shaping(const smtp::shaping::config& s) {
+  nlohmann::json out = describe_limits(s.destination_default);
+  out["tenant_max_concurrent"] = s.tenant_default.max_concurrent;
+  out["tenant_rate"] = s.tenant_default.rate;
+  out["tenant_burst"] = s.tenant_default.burst;
+  out["destinations"] = nlohmann::json::object();
+  for (const auto& [name, l] : s.destinations)
+    out["destinations"][name] = describe_limits(l);
+  out["tenants"] = nlohmann::json::object();
+  for (const auto& [name, l] : s.tenants)
+    out["tenants"][name] = describe_limits(l);
+  out["slow_down_factor"] = s.slow_down.factor;
+  out["slow_down_min_rate"] = s.slow_down.min_rate;
+  out["slow_down_unlimited_rate"] = s.slow_down.unlimited_rate;
+  out["slow_down_cooldown_ms"] = s.slow_down.cooldown.count();
+  out["slow_down_settle_ms"] = s.slow_down.settle.count();
+  return out;
+}
+
+} // namespace
 
 nlohmann::json describe(const daemon_config& c) {
   auto secret = [](const std::string& s) { return s.empty() ? "" : "(set)"; };
@@ -482,6 +753,8 @@ nlohmann::json describe(const daemon_config& c) {
         {"probe_smtp_at_start", c.delivery.probe_smtp_at_start},
         {"lifetime_ms", c.delivery.lifetime.count()},
         {"guarantee", c.delivery.at_most_once ? "at_most_once" : "at_least_once"}}},
+      {"routing", describe_routing(c.routing)},
+      {"shaping", describe_shaping(c.routing.shaping)},
   };
 }
 

@@ -15,6 +15,7 @@
 #include "core/backoff.hpp"
 #include "core/request.hpp"
 #include "smtp/client.hpp"
+#include "smtp/dispatch.hpp"
 #include "store/store.hpp"
 
 namespace iaposte::config {
@@ -69,6 +70,9 @@ struct daemon_config {
   // Admin HTTP (/healthz, /readyz, /metrics); admin.tokens = "name:role:file,..." (role read
   // or admin; a relative file is looked up in $CREDENTIALS_DIRECTORY).
   admin::server_config admin;
+  // [routing] and [shaping]: the smtp::dispatcher's configuration. Its relay_config (`smtp`)
+  // is a copy of [smtp], made at load: relay mode's relay, direct mode's per-host template.
+  smtp::routing_config routing;
 };
 
 struct config_error : std::runtime_error {

@@ -1,0 +1,66 @@
+// Groups recipients by domain, lays out MX targets, and decides when the next MX may be tried.
+#include "smtp/route.hpp"
+
+#include <algorithm>
+
+#include <arpa/inet.h>
+
+namespace iaposte::smtp::route {
+
+std::string recipient_domain(std::string_view address) {
+  auto at = address.rfind('@');
+  if (at == std::string_view::npos) return {};
+  std::string d(address.substr(at + 1));
+  for (char& c : d)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  if (!d.empty() && d.back() == '.') d.pop_back();
+  return d;
+}
+
+std::vector<domain_group> group_by_domain(const std::vector<std::string>& recipients) {
+  std::vector<domain_group> out;
+  for (const auto& r : recipients) {
+    std::string d = recipient_domain(r);
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& g) { return g.domain == d; });
+    if (it == out.end()) it = out.insert(out.end(), domain_group{std::move(d), {}});
+    it->recipients.push_back(r);
+  }
+  return out;
+}
+
+std::optional<std::string> address_literal(std::string_view domain) {
+  if (domain.size() < 3 || domain.front() != '[' || domain.back() != ']') return std::nullopt;
+  std::string inner(domain.substr(1, domain.size() - 2));
+  unsigned char buf[16];
+  if (inner.rfind("ipv6:", 0) == 0 || inner.rfind("IPv6:", 0) == 0) {
+    inner.erase(0, 5);
+    if (inet_pton(AF_INET6, inner.c_str(), buf) == 1) return inner;
+    return std::nullopt;
+  }
+  if (inet_pton(AF_INET, inner.c_str(), buf) == 1) return inner;
+  return std::nullopt;
+}
+
+std::vector<target> targets(const dns::mx_result& mx, std::size_t max) {
+  std::vector<target> out;
+  for (const auto& h : mx.hosts)
+    for (const auto& a : h.addresses) {
+      if (out.size() >= max) return out;
+      out.push_back({h.name, a, h.preference});
+    }
+  return out;
+}
+
+bool try_next_host(const outcome& o) {
+  const std::string& e = o.error;
+  auto starts = [&](std::string_view p) { return e.rfind(p, 0) == 0; };
+  auto has = [&](std::string_view w) { return e.find(w) != std::string::npos; };
+  if (o.kind == outcome_kind::permanent) return starts("STARTTLS required but not offered");
+  if (o.kind != outcome_kind::transient) return false;
+  if (starts("resolve ") || starts("connect ") || starts("timeout connecting") ||
+      starts("timeout in TLS handshake") || starts("TLS handshake"))
+    return true;
+  return has("greeting") || has("EHLO") || has("HELO") || has("STARTTLS");
+}
+
+} // namespace iaposte::smtp::route

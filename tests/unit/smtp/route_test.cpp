@@ -1,0 +1,86 @@
+// Routing decisions without sockets: grouping by domain, MX targets, when to try the next MX.
+#include <doctest/doctest.h>
+
+#include <boost/asio/error.hpp>
+
+#include "smtp/outcome.hpp"
+#include "smtp/route.hpp"
+
+using namespace iaposte::smtp;
+using namespace iaposte;
+
+TEST_CASE("recipients are grouped by lower-cased domain, in envelope order") {
+  auto g = route::group_by_domain(
+      {"a@Example.com", "b@other.test", "c@example.COM", "d@[127.0.0.1]", "nodomain"});
+  REQUIRE(g.size() == 4);
+  CHECK(g[0].domain == "example.com");
+  CHECK(g[0].recipients == std::vector<std::string>{"a@Example.com", "c@example.COM"});
+  CHECK(g[1].domain == "other.test");
+  CHECK(g[2].domain == "[127.0.0.1]");
+  CHECK(g[3].domain == "");
+  CHECK(route::recipient_domain("\"odd@local\"@Host.Test.") == "host.test");
+}
+
+TEST_CASE("address literals give their address; anything else is not a literal") {
+  CHECK(route::address_literal("[192.0.2.1]") == "192.0.2.1");
+  CHECK(route::address_literal("[IPv6:2001:db8::1]") == "2001:db8::1");
+  CHECK_FALSE(route::address_literal("[2001:db8::1]"));
+  CHECK_FALSE(route::address_literal("[example.com]"));
+  CHECK_FALSE(route::address_literal("example.com"));
+  CHECK_FALSE(route::address_literal("[]"));
+}
+
+TEST_CASE("targets list every address of every host in MX order, up to the limit") {
+  dns::mx_result mx;
+  mx.status = dns::status::ok;
+  mx.hosts = {{"a", 10, {"192.0.2.1", "2001:db8::1"}, {}}, {"b", 20, {"192.0.2.2"}, {}}};
+  auto t = route::targets(mx, 5);
+  REQUIRE(t.size() == 3);
+  CHECK(t[0].host == "a");
+  CHECK(t[1].address == "2001:db8::1");
+  CHECK(t[2].host == "b");
+  CHECK(route::targets(mx, 2).size() == 2);
+}
+
+TEST_CASE("per-destination settings: exact domain, then the nearest .parent, then the default") {
+  std::map<std::string, tls_mode, std::less<>> m{{"example.com", tls_mode::required},
+                                                 {".example.com", tls_mode::none},
+                                                 {".com", tls_mode::opportunistic}};
+  CHECK(route::lookup(m, "example.com", tls_mode::implicit) == tls_mode::required);
+  CHECK(route::lookup(m, "mx.example.com", tls_mode::implicit) == tls_mode::none);
+  CHECK(route::lookup(m, "other.com", tls_mode::implicit) == tls_mode::opportunistic);
+  CHECK(route::lookup(m, "other.org", tls_mode::implicit) == tls_mode::implicit);
+}
+
+// These pin the wording of smtp/outcome.cpp and session.cpp that try_next_host() reads: if one
+// fails after a change there, update route.cpp with it.
+TEST_CASE("the next MX is tried after a failure to connect or a 4xx before MAIL") {
+  namespace ae = boost::asio::error;
+  CHECK(
+      route::try_next_host(classify::local_transient("connect 192.0.2.1:25: Connection refused")));
+  CHECK(route::try_next_host(classify::local_transient("timeout connecting to 192.0.2.1:25")));
+  CHECK(route::try_next_host(classify::local_transient("timeout in TLS handshake")));
+  CHECK(
+      route::try_next_host(classify::local_transient("TLS handshake: certificate verify failed")));
+  CHECK(route::try_next_host(classify::timeout_reading("greeting")));
+  CHECK(route::try_next_host(classify::read_error("greeting", ae::eof)));
+  CHECK(route::try_next_host(classify::malformed("greeting", "bad code")));
+  CHECK(route::try_next_host(classify::rejected("greeting", reply{421, "4.3.2", {"busy"}})));
+  CHECK(route::try_next_host(classify::rejected("EHLO", reply{421, "", {"bye"}})));
+  CHECK(route::try_next_host(classify::rejected("STARTTLS", reply{454, "", {"no TLS"}})));
+  CHECK(route::try_next_host(
+      classify::local_permanent("STARTTLS required but not offered by mx.example.com")));
+}
+
+TEST_CASE("a 5xx greeting, and anything from MAIL on, decides without another MX") {
+  namespace ae = boost::asio::error;
+  CHECK_FALSE(route::try_next_host(classify::rejected("greeting", reply{554, "", {"go away"}})));
+  CHECK_FALSE(route::try_next_host(classify::rejected("MAIL", reply{451, "", {"later"}})));
+  CHECK_FALSE(route::try_next_host(classify::rejected("RCPT", reply{450, "", {"greylisted"}})));
+  CHECK_FALSE(route::try_next_host(classify::rejected("RCPT", reply{550, "", {"unknown"}})));
+  // The message may have been delivered: trying another MX could send it twice.
+  CHECK_FALSE(route::try_next_host(classify::timeout_reading("end of data")));
+  CHECK_FALSE(route::try_next_host(classify::read_error("end of data", ae::eof)));
+  CHECK_FALSE(route::try_next_host(classify::sent(reply{250, "", {"ok"}})));
+  CHECK_FALSE(route::try_next_host(classify::local_permanent("no recipients")));
+}
