@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -22,7 +23,7 @@
 #include "kafka/kafka.hpp"
 #include "log/log.hpp"
 #include "metrics/metrics.hpp"
-#include "smtp/client.hpp"
+#include "smtp/dispatch.hpp"
 #include "store/store.hpp"
 #include "worker/worker.hpp"
 
@@ -54,6 +55,8 @@ struct daemon_metrics {
   metrics::counter& handed_off;
   metrics::counter& republished;
   metrics::counter& unconfirmed;
+  metrics::gauge& smtp_clients;     // per-destination clients (relay mode: 1)
+  metrics::gauge& smtp_connections; // connections opened so far, over the clients alive
   worker::counters last{};
   std::atomic<bool> kafka_ok{true}, smtp_ok{true};
 
@@ -63,7 +66,10 @@ struct daemon_metrics {
         republished(r.counter("iaposte_republished_total",
                               "Terminal events published again after a crash")),
         unconfirmed(r.counter("iaposte_unconfirmed_total",
-                              "Requests found sending after a crash, reported sent unconfirmed")) {
+                              "Requests found sending after a crash, reported sent unconfirmed")),
+        smtp_clients(r.gauge("iaposte_smtp_clients", "SMTP destinations with a client (pool)")),
+        smtp_connections(r.gauge("iaposte_smtp_connections_opened",
+                                 "SMTP connections opened by the clients alive")) {
     for (const char* st :
          {"received", "sent", "deferred", "bounced", "failed", "rejected", "duplicate"})
       by_status[st] =
@@ -92,7 +98,7 @@ struct daemon_metrics {
 // Every second: metrics from the worker's counters, the systemd watchdog when enabled, the
 // SMTP state for /readyz, and a stats log line every 10 s.
 asio::awaitable<void> heartbeat(worker::worker& w, kafka::consumer& c, store::store& db,
-                                daemon_metrics& dm, const bool& stopping) {
+                                smtp::dispatcher& smtp, daemon_metrics& dm, const bool& stopping) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
   uint64_t watchdog_usec = 0;
@@ -109,6 +115,8 @@ asio::awaitable<void> heartbeat(worker::worker& w, kafka::consumer& c, store::st
     if (watchdog) sd_notify(0, "WATCHDOG=1");
     auto s = w.stats();
     dm.update(s);
+    dm.smtp_clients.set(static_cast<double>(smtp.clients())); // executor-only state
+    dm.smtp_connections.set(static_cast<double>(smtp.connections_opened()));
     auto now = std::chrono::steady_clock::now();
     // SMTP is down for /readyz after 5 attempts in a row got no reply at all (connection
     // refused, TLS or timeout); up again at the first reply, whatever its code.
@@ -171,7 +179,14 @@ int run(const config::daemon_config& cfg) {
 
   asio::io_context io(1);
   auto work = asio::make_work_guard(io);
-  smtp::client smtp(io.get_executor(), cfg.smtp);
+  std::optional<smtp::dispatcher> smtp_holder;
+  try {
+    smtp_holder.emplace(io.get_executor(), cfg.routing);
+  } catch (const std::exception& e) {
+    log::error("startup.failed", {{"component", "routing"}, {"error", e.what()}});
+    return 1;
+  }
+  smtp::dispatcher& smtp = *smtp_holder;
   if (cfg.delivery.probe_smtp_at_start) {
     smtp::outcome probe;
     asio::co_spawn(io, smtp.probe(), [&](std::exception_ptr, smtp::outcome o) {
@@ -232,8 +247,7 @@ int run(const config::daemon_config& cfg) {
                      [&db] { return static_cast<double>(db.pending()); });
   reg.gauge_callback("iaposte_store_transactions", "Group-commit transactions committed", {},
                      [&db] { return static_cast<double>(db.transactions()); });
-  reg.gauge_callback("iaposte_smtp_connections_open", "SMTP connections open (idle or busy)", {},
-                     [&smtp] { return static_cast<double>(smtp.connections_open()); });
+
   for (const auto& [name, fn] : std::vector<std::pair<std::string, std::function<bool()>>>{
            {"postgres", [&db] { return db.healthy(); }},
            {"kafka", [&dm] { return dm.kafka_ok.load(); }},
@@ -296,13 +310,15 @@ int run(const config::daemon_config& cfg) {
         },
         asio::detached);
   });
-  asio::co_spawn(io, heartbeat(w, consumer, db, dm, stopping), asio::detached);
+  asio::co_spawn(io, heartbeat(w, consumer, db, smtp, dm, stopping), asio::detached);
 
   sd_notify(0, "READY=1");
-  log::info("daemon.ready", {{"requests_topic", cfg.kafka.requests_topic},
-                             {"admin_port", admin_http.port()},
-                             {"group_id", cfg.kafka.group_id},
-                             {"relay", cfg.smtp.host + ":" + std::to_string(cfg.smtp.port)}});
+  log::info("daemon.ready",
+            {{"requests_topic", cfg.kafka.requests_topic},
+             {"admin_port", admin_http.port()},
+             {"group_id", cfg.kafka.group_id},
+             {"routing", cfg.routing.mode == smtp::route::mode::direct ? "direct" : "relay"},
+             {"relay", cfg.smtp.host + ":" + std::to_string(cfg.smtp.port)}});
   io.run();
 
   admin_http.stop();

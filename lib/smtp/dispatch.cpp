@@ -149,7 +149,8 @@ struct dispatcher::impl {
 
   // One domain's recipients: permit, MX lookup, then each MX address until one decides.
   awaitable<domain_outcome> deliver_domain(const std::string& from, const route::domain_group& g,
-                                           std::string_view message, const std::string& tenant) {
+                                           std::string_view message, const std::string& tenant,
+                                           const before_dot_fn* before_dot) {
     domain_outcome r{g.domain, g.recipients, {}, {}};
     if (g.domain.empty()) {
       r.outcome = classify::local_permanent("recipient address without a domain");
@@ -175,7 +176,7 @@ struct dispatcher::impl {
     for (const auto& t : ts) {
       host_client& hc = client_for(t, g.domain);
       ++hc.busy;
-      outcome o = co_await hc.c->send(sub, message);
+      outcome o = co_await hc.c->send(sub, message, before_dot);
       --hc.busy;
       hc.last_used = clock::now();
       gate.on_reply(g.domain, o.last.code);
@@ -197,7 +198,8 @@ dispatcher::dispatcher(asio::any_io_executor ex, routing_config cfg)
 dispatcher::~dispatcher() = default;
 
 awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_view message,
-                                            std::string_view tenant_in) {
+                                            std::string_view tenant_in,
+                                            const before_dot_fn* before_dot) {
   impl& d = *impl_;
   const std::string tenant(tenant_in); // copied before the first suspension
   dispatch_result res;
@@ -209,7 +211,7 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
 
   if (d.cfg.mode == route::mode::relay) {
     auto permit = co_await d.gate.acquire(d.cfg.smtp.host, tenant);
-    outcome o = co_await d.relay->send(env, message);
+    outcome o = co_await d.relay->send(env, message, before_dot);
     d.gate.on_reply(d.cfg.smtp.host, o.last.code);
     for (const auto& g : groups)
       res.domains.push_back({g.domain, g.recipients, o, d.relay_label()});
@@ -217,7 +219,8 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
   }
 
   if (groups.size() == 1) {
-    domain_outcome r = co_await d.deliver_domain(env.mail_from, groups.front(), message, tenant);
+    domain_outcome r =
+        co_await d.deliver_domain(env.mail_from, groups.front(), message, tenant, before_dot);
     res.domains.push_back(std::move(r));
     co_return res;
   }
@@ -231,7 +234,7 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
     domain_outcome* out = &res.domains[i];
     const route::domain_group* g = &groups[i];
     impl::fan_in* fp = &f;
-    asio::co_spawn(d.ex, d.deliver_domain(env.mail_from, *g, message, tenant),
+    asio::co_spawn(d.ex, d.deliver_domain(env.mail_from, *g, message, tenant, before_dot),
                    [out, g, fp](std::exception_ptr e, domain_outcome r) {
                      if (e) // a bug or out of memory: never leave send() waiting
                        *out = {g->domain,
@@ -245,6 +248,29 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
   }
   if (f.pending) co_await f.done.async_wait(asio::as_tuple(asio::use_awaitable));
   co_return res;
+}
+
+outcome dispatcher::merge(const dispatch_result& r) {
+  outcome out = r.overall();
+  out.recipients.clear();
+  const outcome* first_sent = nullptr;
+  for (const auto& d : r.domains) {
+    if (d.outcome.kind == outcome_kind::sent && !first_sent) first_sent = &d.outcome;
+    if (!d.outcome.recipients.empty()) {
+      out.recipients.insert(out.recipients.end(), d.outcome.recipients.begin(),
+                            d.outcome.recipients.end());
+      continue;
+    }
+    for (const auto& rcpt : d.recipients) // a failure before any RCPT: the domain's outcome
+      out.recipients.push_back({rcpt, d.outcome.kind, d.outcome.last});
+  }
+  if (first_sent && out.kind != outcome_kind::sent) {
+    // Some domains took it, others did not: sent, with the others in `recipients`.
+    out.kind = outcome_kind::sent;
+    out.last = first_sent->last;
+    out.error.clear();
+  }
+  return out;
 }
 
 awaitable<outcome> dispatcher::probe() {

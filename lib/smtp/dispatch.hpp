@@ -73,8 +73,14 @@ public:
   // shaping permits of (destination, tenant), then relay: one client.send(); direct: per
   // domain, MX lookup, then the MX addresses in order until one decides. Never throws for
   // network, DNS or protocol failures.
+  // `before_dot` (optional, see before_dot_fn) runs before each transaction's final dot (in
+  // direct mode, once per destination domain).
   boost::asio::awaitable<dispatch_result> send(const envelope& env, std::string_view message,
-                                               std::string_view tenant = {});
+                                               std::string_view tenant = {},
+                                               const before_dot_fn* before_dot = nullptr);
+  // The recipients' results of every domain as one outcome, for callers that retry by
+  // recipient: `sent` when some recipient got the message (partial() then tells the rest).
+  static outcome merge(const dispatch_result& r);
 
   // Relay mode: client::probe(). Direct mode: nothing to probe ahead (sent: ok).
   boost::asio::awaitable<outcome> probe();

@@ -19,7 +19,7 @@
 #include "log/log.hpp"
 #include "mime/compose.hpp"
 #include "render/render.hpp"
-#include "smtp/client.hpp"
+#include "smtp/dispatch.hpp"
 #include "store/store.hpp"
 #include "worker/bridge.hpp"
 
@@ -42,7 +42,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   worker_config cfg;
   kafka::producer& producer;
   store::store& db;
-  smtp::client& smtp;
+  smtp::dispatcher& smtp;
   std::function<void(const kafka::message&)> finished;
   kafka::key_finder* finder;
 
@@ -56,7 +56,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   std::mt19937_64 rng{std::random_device{}()};
 
   impl(asio::any_io_executor e, worker_config c, kafka::producer& p, store::store& s,
-       smtp::client& m, std::function<void(const kafka::message&)> f, kafka::key_finder* kf)
+       smtp::dispatcher& m, std::function<void(const kafka::message&)> f, kafka::key_finder* kf)
       : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)),
         finder(kf) {}
 
@@ -553,8 +553,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
         mark_sending = [this, ev = event(status::sending, attempt)]() -> awaitable<bool> {
           co_return co_await record_within(ev, cfg.confirm_timeout);
         };
-      smtp::outcome out =
-          co_await smtp.send(env, message, cfg.confirm_before_dot ? &mark_sending : nullptr);
+      smtp::outcome out = smtp::dispatcher::merge(co_await smtp.send(
+          env, message, req.tenant, cfg.confirm_before_dot ? &mark_sending : nullptr));
       nlohmann::json fields{{"request_id", req.request_id},
                             {"tenant", req.tenant},
                             {"attempt", attempt},
@@ -659,7 +659,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 };
 
 worker::worker(asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
-               store::store& store, smtp::client& smtp,
+               store::store& store, smtp::dispatcher& smtp,
                std::function<void(const kafka::message&)> finished,
                kafka::key_finder* status_finder)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(cfg), producer, store, smtp,

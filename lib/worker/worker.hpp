@@ -17,7 +17,7 @@
 #include "kafka/kafka.hpp"
 
 namespace iaposte::smtp {
-class client;
+class dispatcher;
 }
 namespace iaposte::store {
 class store;
@@ -73,7 +73,7 @@ public:
   // may or may not have reached the broker before a crash is republished only when the
   // topic does not have it already.
   worker(boost::asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
-         store::store& store, smtp::client& smtp,
+         store::store& store, smtp::dispatcher& smtp,
          std::function<void(const kafka::message&)> finished,
          kafka::key_finder* status_finder = nullptr);
   ~worker();
