@@ -63,8 +63,7 @@ struct answer {
 
 std::string cache_value(const detail::content& c, const std::string& model) {
   json v = {{"subject", c.subject}, {"text", c.text}, {"html", c.html}, {"model", model}};
-  if (c.sentiment)
-    v["sentiment"] = {{"label", c.sentiment->label}, {"score", c.sentiment->score}};
+  if (c.sentiment) v["sentiment"] = {{"label", c.sentiment->label}, {"score", c.sentiment->score}};
   return dump(v);
 }
 
@@ -77,8 +76,8 @@ std::optional<detail::content> from_cache_value(const std::string& s) {
     c.text = j.at("text").get<std::string>();
     c.html = j.value("html", "");
     if (auto it = j.find("sentiment"); it != j.end() && it->is_object())
-      c.sentiment = sentiment{it->at("label").get<std::string>(), it->at("score").get<double>(),
-                              "model"};
+      c.sentiment =
+          sentiment{it->at("label").get<std::string>(), it->at("score").get<double>(), "model"};
     return c;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -113,7 +112,8 @@ struct client::impl {
       styles; // (tenant, sender) → profile, read until
   std::mt19937 rng{std::random_device{}()};
 
-  impl(asio::any_io_executor e, ai_config c) : ex(std::move(e)), cfg(std::move(c)), lru(cfg.cache_entries) {
+  impl(asio::any_io_executor e, ai_config c)
+      : ex(std::move(e)), cfg(std::move(c)), lru(cfg.cache_entries) {
     for (auto& p : cfg.providers) {
       auto& pm = stats.providers.emplace_back(p.name);
       providers.emplace_back(ex, p, pm);
@@ -178,19 +178,28 @@ struct client::impl {
     auto d = p.retry_initial * (1LL << std::min(attempt, 20));
     d = std::min<std::chrono::milliseconds>(d, p.retry_max);
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
-    return std::chrono::milliseconds{static_cast<long long>(static_cast<double>(d.count()) * jitter(rng))};
+    return std::chrono::milliseconds{
+        static_cast<long long>(static_cast<double>(d.count()) * jitter(rng))};
   }
 
   void log_attempt(const provider_state& p, const request& req, int attempt,
                    const detail::http_response& r, long long latency_ms, const std::string& outcome,
                    const std::string& error, std::uint64_t tin, std::uint64_t tout) {
-    json f = {{"request_id", req.request_id}, {"tenant", req.tenant},   {"mode", to_string(req.kind)},
-              {"provider", p.cfg.name},       {"model", p.cfg.model},   {"attempt", attempt},
-              {"http_status", r.status},      {"latency_ms", latency_ms}, {"outcome", outcome},
-              {"tokens_in", tin},             {"tokens_out", tout}};
+    json f = {{"request_id", req.request_id},
+              {"tenant", req.tenant},
+              {"mode", to_string(req.kind)},
+              {"provider", p.cfg.name},
+              {"model", p.cfg.model},
+              {"attempt", attempt},
+              {"http_status", r.status},
+              {"latency_ms", latency_ms},
+              {"outcome", outcome},
+              {"tokens_in", tin},
+              {"tokens_out", tout}};
     if (!error.empty()) f["error"] = error.substr(0, 300);
     if (cfg.log_prompts) f["response_body"] = r.body.substr(0, 20000);
-    log::event(outcome == "ok" ? spdlog::level::info : spdlog::level::warn, "ai.call", std::move(f));
+    log::event(outcome == "ok" ? spdlog::level::info : spdlog::level::warn, "ai.call",
+               std::move(f));
   }
 
   // One provider: a concurrency slot, then attempts with retries on 429, 5xx and broken
@@ -210,11 +219,12 @@ struct client::impl {
       const auto t0 = steady::now();
       if (t0 >= deadline) {
         out.error = "deadline passed";
+        out.provider_failed = attempt > 0; // never called: not this provider's failure
         co_return out;
       }
       ++p.m.calls;
-      auto r = co_await p.pool.post("/chat/completions", body,
-                                    std::min(deadline, t0 + p.cfg.timeout));
+      auto r =
+          co_await p.pool.post("/chat/completions", body, std::min(deadline, t0 + p.cfg.timeout));
       const auto latency = ms_between(t0, steady::now());
       p.m.latency_ms_sum += static_cast<std::uint64_t>(latency);
       ++p.m.latency_count;
@@ -233,14 +243,16 @@ struct client::impl {
         if (!comp.content) {
           ++p.m.invalid_outputs;
           out.error = comp.error;
-          log_attempt(p, req, attempt, r, latency, "invalid", out.error, comp.tokens_in, comp.tokens_out);
+          log_attempt(p, req, attempt, r, latency, "invalid", out.error, comp.tokens_in,
+                      comp.tokens_out);
           co_return out;
         }
         auto checked = detail::check_output(*comp.content, lim, allowed);
         if (!checked.value) {
           ++p.m.invalid_outputs;
           out.error = "invalid output: " + checked.error;
-          log_attempt(p, req, attempt, r, latency, "invalid", out.error, comp.tokens_in, comp.tokens_out);
+          log_attempt(p, req, attempt, r, latency, "invalid", out.error, comp.tokens_in,
+                      comp.tokens_out);
           co_return out;
         }
         log_attempt(p, req, attempt, r, latency, "ok", "", comp.tokens_in, comp.tokens_out);
@@ -252,7 +264,7 @@ struct client::impl {
       out.error = r.status ? "HTTP " + std::to_string(r.status) : r.error;
       // A timeout already used the attempt's whole budget: the next provider gets the rest.
       const bool retryable =
-          r.status == 429 || r.status >= 500 || (r.status == 0 && !r.timed_out);
+          r.status == 429 || r.status >= 500 || (r.status == 0 && !r.timed_out && r.transient);
       log_attempt(p, req, attempt, r, latency, retryable ? "retryable" : "failed", out.error, 0, 0);
       if (!retryable || attempt >= p.cfg.max_retries) co_return out;
       const auto wait = r.retry_after ? *r.retry_after : backoff(p.cfg, attempt);

@@ -21,16 +21,16 @@
 namespace iaposte::ai {
 
 struct provider_config {
-  std::string name;     // unique, in logs, metrics and results ("openai", "local-vllm")
-  std::string base_url; // "https://api.openai.com/v1", "http://127.0.0.1:8000/v1"
-  std::string model;    // "gpt-4o-mini"
-  std::string api_key;  // resolved by lib/config from api_key_file / api_key_env; never logged
-  std::string ca_file;  // HTTPS: empty = system store
+  std::string name;        // unique, in logs, metrics and results ("openai", "local-vllm")
+  std::string base_url;    // "https://api.openai.com/v1", "http://127.0.0.1:8000/v1"
+  std::string model;       // "gpt-4o-mini"
+  std::string api_key;     // resolved by lib/config from api_key_file / api_key_env; never logged
+  std::string ca_file;     // HTTPS: empty = system store
   bool verify_peer = true; // HTTPS: certificate chain and host name
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds timeout{15000}; // one HTTP attempt: connect + write + read
-  std::size_t max_concurrency = 8;           // calls in flight to this provider
-  int max_retries = 2;                       // on 429, 5xx and connection errors
+  std::size_t max_concurrency = 8;          // calls in flight to this provider
+  int max_retries = 2;                      // on 429, 5xx and connection errors
   std::chrono::milliseconds retry_initial{200};
   std::chrono::milliseconds retry_max{5000}; // longest wait, Retry-After included
   int breaker_failures = 5;                  // consecutive failed calls that open the breaker
@@ -41,7 +41,7 @@ struct provider_config {
 };
 
 struct ai_config {
-  std::vector<provider_config> providers; // tried in order; the template ends the chain
+  std::vector<provider_config> providers;    // tried in order; the template ends the chain
   std::chrono::milliseconds deadline{30000}; // whole call, every provider and retry included
   std::size_t cache_entries = 10000;         // in-process LRU; 0 disables it
   std::chrono::seconds cache_ttl{86400};     // LRU and ai_cache rows
@@ -73,17 +73,17 @@ struct request {
 };
 
 struct sentiment {
-  std::string label = "neutral"; // positive | neutral | negative
-  double score = 0;              // [-1, 1]
+  std::string label = "neutral";  // positive | neutral | negative
+  double score = 0;               // [-1, 1]
   std::string source = "lexicon"; // "model" or "lexicon"
 };
 
 struct result {
   std::string subject, text, html;
-  std::string provider;   // the provider's name, or "template"
-  std::string model;      // "" for the template
-  bool cached = false;    // came from the LRU or ai_cache: no model call
-  bool fallback = false;  // not the first provider's fresh or cached answer
+  std::string provider;                        // the provider's name, or "template"
+  std::string model;                           // "" for the template
+  bool cached = false;                         // came from the LRU or ai_cache: no model call
+  bool fallback = false;                       // not the first provider's fresh or cached answer
   std::uint64_t tokens_in = 0, tokens_out = 0; // of this call (0 when cached or template)
   ai::sentiment sentiment;
   std::chrono::milliseconds latency{0};
@@ -95,8 +95,8 @@ enum class breaker_state : int { closed = 0, open = 1, half_open = 2 };
 // Counters, read by the metrics endpoint; every field is updated atomically.
 struct provider_metrics {
   std::string name;
-  std::atomic<std::uint64_t> calls{0};     // HTTP attempts
-  std::atomic<std::uint64_t> failures{0};  // failed provider calls (after retries)
+  std::atomic<std::uint64_t> calls{0};    // HTTP attempts
+  std::atomic<std::uint64_t> failures{0}; // failed provider calls (after retries)
   std::atomic<std::uint64_t> retries{0};
   std::atomic<std::uint64_t> invalid_outputs{0};
   std::atomic<std::uint64_t> rejected_by_breaker{0};
@@ -104,7 +104,7 @@ struct provider_metrics {
   std::atomic<std::uint64_t> latency_ms_sum{0}, latency_count{0};
   // Latency histogram of successful attempts: ≤ bucket_bounds_ms[i]; the last one is +Inf.
   static constexpr std::array<std::uint64_t, 8> bucket_bounds_ms{50,   100,  250,   500,
-                                                                  1000, 2500, 10000, UINT64_MAX};
+                                                                 1000, 2500, 10000, UINT64_MAX};
   std::array<std::atomic<std::uint64_t>, 8> latency_buckets{};
   std::atomic<int> breaker{0}; // breaker_state
   explicit provider_metrics(std::string n) : name(std::move(n)) {}

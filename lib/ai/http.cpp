@@ -147,8 +147,8 @@ asio::awaitable<exchange_result> exchange(Stream& s, connection& c,
   auto& res = parser.get();
   out.response.status = static_cast<int>(res.result_int());
   out.response.body = std::move(res.body());
-  out.response.retry_after = parse_retry_after(std::string(res["Retry-After"]),
-                                               std::string(res["retry-after-ms"]));
+  out.response.retry_after =
+      parse_retry_after(std::string(res["Retry-After"]), std::string(res["retry-after-ms"]));
   out.keep_alive = res.keep_alive();
   co_return out;
 }
@@ -181,8 +181,9 @@ struct http_pool::impl {
     else
       ctx->set_default_verify_paths(ec);
     if (ec)
-      setup_error = "TLS: cannot load " + (cfg.ca_file.empty() ? "the system CA store" : cfg.ca_file) +
-                    ": " + ec.message();
+      setup_error = "TLS: cannot load " +
+                    (cfg.ca_file.empty() ? "the system CA store" : cfg.ca_file) + ": " +
+                    ec.message();
   }
 
   std::unique_ptr<connection> take_idle(std::atomic<std::size_t>& count) {
@@ -205,8 +206,8 @@ struct http_pool::impl {
     guard.async_wait([resolver](boost::system::error_code ec) {
       if (!ec) resolver->cancel();
     });
-    auto [rec, results] = co_await resolver->async_resolve(ep->host, std::to_string(ep->port),
-                                                           tuple_awaitable);
+    auto [rec, results] =
+        co_await resolver->async_resolve(ep->host, std::to_string(ep->port), tuple_awaitable);
     guard.cancel();
     if (rec) {
       failure.timed_out = rec == asio::error::operation_aborted;
@@ -243,6 +244,7 @@ struct http_pool::impl {
                        : X509_VERIFY_PARAM_set1_host(param, ep->host.c_str(), ep->host.size());
       if (ok != 1) {
         failure.error = "TLS: cannot set certificate verification for " + ep->host;
+        failure.transient = false;
         co_return nullptr;
       }
     } else {
@@ -252,10 +254,13 @@ struct http_pool::impl {
     auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, tuple_awaitable);
     if (hec) {
       failure.timed_out = hec == beast::error::timeout;
-      failure.error = failure.timed_out ? "timeout (TLS handshake)" : "TLS handshake: " + hec.message();
+      failure.error =
+          failure.timed_out ? "timeout (TLS handshake)" : "TLS handshake: " + hec.message();
       long v = SSL_get_verify_result(h);
-      if (!failure.timed_out && v != X509_V_OK)
+      if (!failure.timed_out && v != X509_V_OK) {
         failure.error += std::string(": ") + X509_verify_cert_error_string(v);
+        failure.transient = false; // the same certificate will be refused again
+      }
       co_return nullptr;
     }
     co_return c;
@@ -270,7 +275,7 @@ http_pool::~http_pool() = default;
 asio::awaitable<http_response> http_pool::post(const std::string& suffix, const std::string& body,
                                                steady::time_point deadline) {
   auto& m = *impl_;
-  if (!m.setup_error.empty()) co_return http_response{0, {}, {}, m.setup_error, false};
+  if (!m.setup_error.empty()) co_return http_response{0, {}, {}, m.setup_error, false, false};
 
   http::request<http::string_body> req{http::verb::post, m.ep->path + suffix, 11};
   req.set(http::field::host, m.host_header);
@@ -290,8 +295,12 @@ asio::awaitable<http_response> http_pool::post(const std::string& suffix, const 
       c = co_await m.open(deadline, failure);
       if (!c) co_return failure;
     }
-    exchange_result r = c->tls ? co_await exchange(*c->tls, *c, req, deadline)
-                               : co_await exchange(*c->plain, *c, req, deadline);
+    // Not a conditional expression: GCC 12 miscompiles co_await inside ?: .
+    exchange_result r;
+    if (c->tls)
+      r = co_await exchange(*c->tls, *c, req, deadline);
+    else
+      r = co_await exchange(*c->plain, *c, req, deadline);
     // A keep-alive connection the server closed meanwhile: not the provider's failure.
     if (r.response.status == 0 && reused && r.got_nothing && !r.response.timed_out && round == 0)
       continue;

@@ -36,6 +36,7 @@ struct http_response {
   std::optional<std::chrono::milliseconds> retry_after;
   std::string error; // "connect: Connection refused", "timeout", "TLS handshake: ..."
   bool timed_out = false;
+  bool transient = true; // false: retrying cannot help (bad URL or CA file, TLS verification)
 };
 
 // One provider's connections. Runs on the client's (single-threaded) executor.

@@ -65,8 +65,8 @@ pqxx::connection* pg_worker::connection() {
     return conn_.get();
   } catch (const std::exception& e) {
     retry_at_ = now + reconnect_every;
-    log::warn("ai.pg_unavailable", {{"error", store::detail::redact(e.what(), url_)},
-                                    {"retry_ms", 5000}});
+    log::warn("ai.pg_unavailable",
+              {{"error", store::detail::redact(e.what(), url_)}, {"retry_ms", 5000}});
     return nullptr;
   }
 }
@@ -90,8 +90,7 @@ void pg_worker::run() {
   }
 }
 
-void pg_worker::cache_get(std::string key,
-                          std::function<void(std::optional<std::string>)> done) {
+void pg_worker::cache_get(std::string key, std::function<void(std::optional<std::string>)> done) {
   submit([key = std::move(key), done = std::move(done), this](pqxx::connection* c) {
     std::optional<std::string> v;
     if (c) try {
@@ -101,8 +100,8 @@ void pg_worker::cache_get(std::string key,
                                 key);
         if (!r.empty()) v = r[0][0].c_str();
       } catch (const std::exception& e) {
-        log::warn("ai.pg_error", {{"op", "cache_get"},
-                                  {"error", store::detail::redact(e.what(), url_)}});
+        log::warn("ai.pg_error",
+                  {{"op", "cache_get"}, {"error", store::detail::redact(e.what(), url_)}});
       }
     done(std::move(v));
   });
@@ -132,8 +131,8 @@ void pg_worker::style_get(std::string tenant, std::string sender,
         auto r = tx.exec_params(select_style, tenant, sender);
         if (!r.empty()) p = profile_of(r[0]);
       } catch (const std::exception& e) {
-        log::warn("ai.pg_error", {{"op", "style_get"},
-                                  {"error", store::detail::redact(e.what(), url_)}});
+        log::warn("ai.pg_error",
+                  {{"op", "style_get"}, {"error", store::detail::redact(e.what(), url_)}});
       }
     done(std::move(p));
   });

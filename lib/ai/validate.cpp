@@ -116,14 +116,22 @@ checked check_output(std::string_view answer, const limits& lim,
   c.text = std::move(*text);
   if (html) c.html = std::move(*html);
 
-  if (c.subject.empty()) out.error = "subject: empty";
-  else if (c.text.empty()) out.error = "text: empty";
-  else if (c.subject.size() > lim.max_subject) out.error = "subject: too long";
-  else if (c.text.size() > lim.max_text) out.error = "text: too long";
-  else if (c.html.size() > lim.max_html) out.error = "html: too long";
-  else if (bad_control(c.subject, false)) out.error = "subject: control character";
-  else if (bad_control(c.text, true)) out.error = "text: control character";
-  else if (bad_control(c.html, true)) out.error = "html: control character";
+  if (c.subject.empty())
+    out.error = "subject: empty";
+  else if (c.text.empty())
+    out.error = "text: empty";
+  else if (c.subject.size() > lim.max_subject)
+    out.error = "subject: too long";
+  else if (c.text.size() > lim.max_text)
+    out.error = "text: too long";
+  else if (c.html.size() > lim.max_html)
+    out.error = "html: too long";
+  else if (bad_control(c.subject, false))
+    out.error = "subject: control character";
+  else if (bad_control(c.text, true))
+    out.error = "text: control character";
+  else if (bad_control(c.html, true))
+    out.error = "html: control character";
   else if (has_placeholder(c.subject) || has_placeholder(c.text) || has_placeholder(c.html))
     out.error = "unresolved placeholder";
   if (!out.error.empty()) return out;

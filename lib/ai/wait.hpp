@@ -70,8 +70,7 @@ struct permit {
 
 // A value delivered from another thread: deliver() posts it to the executor and wakes the
 // waiting coroutine. Shared: the thread may deliver after the waiter gave up.
-template <typename T>
-struct slot : std::enable_shared_from_this<slot<T>> {
+template <typename T> struct slot : std::enable_shared_from_this<slot<T>> {
   explicit slot(boost::asio::any_io_executor e)
       : ex(e), timer(e, std::chrono::steady_clock::time_point::max()) {}
 
