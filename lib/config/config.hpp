@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ai/client.hpp"
 #include "core/backoff.hpp"
 #include "core/request.hpp"
 #include "smtp/client.hpp"
@@ -47,6 +48,7 @@ struct daemon_config {
   core::limits limits;
   core::backoff_config backoff;
   delivery_config delivery;
+  ai::ai_config ai; // [ai] and [[ai.providers]]; ai.database_url is database.url
 };
 
 struct config_error : std::runtime_error {
