@@ -24,6 +24,7 @@ std::optional<std::string> lru_cache::get(const std::string& key, clock::time_po
   auto it = index_.find(key);
   if (it == index_.end()) return std::nullopt;
   if (it->second->expires <= now) {
+    bytes_ -= it->second->key.size() + it->second->value.size();
     order_.erase(it->second);
     index_.erase(it);
     return std::nullopt;
@@ -33,20 +34,29 @@ std::optional<std::string> lru_cache::get(const std::string& key, clock::time_po
 }
 
 void lru_cache::put(const std::string& key, std::string value, clock::time_point expires) {
-  if (capacity_ == 0) return;
+  if (capacity_ == 0 || key.size() + value.size() > max_bytes_) return;
   std::lock_guard lk(mu_);
   if (auto it = index_.find(key); it != index_.end()) {
+    bytes_ -= it->second->value.size();
+    bytes_ += value.size();
     it->second->value = std::move(value);
     it->second->expires = expires;
     order_.splice(order_.begin(), order_, it->second);
-    return;
+  } else {
+    bytes_ += key.size() + value.size();
+    order_.push_front({key, std::move(value), expires});
+    index_[key] = order_.begin();
   }
-  order_.push_front({key, std::move(value), expires});
-  index_[key] = order_.begin();
-  while (order_.size() > capacity_) {
+  while (order_.size() > capacity_ || bytes_ > max_bytes_) {
+    bytes_ -= order_.back().key.size() + order_.back().value.size();
     index_.erase(order_.back().key);
     order_.pop_back();
   }
+}
+
+std::size_t lru_cache::bytes() const {
+  std::lock_guard lk(mu_);
+  return bytes_;
 }
 
 std::size_t lru_cache::size() const {

@@ -113,7 +113,7 @@ struct client::impl {
   std::mt19937 rng{std::random_device{}()};
 
   impl(asio::any_io_executor e, ai_config c)
-      : ex(std::move(e)), cfg(std::move(c)), lru(cfg.cache_entries) {
+      : ex(std::move(e)), cfg(std::move(c)), lru(cfg.cache_entries, cfg.cache_max_bytes) {
     for (auto& p : cfg.providers) {
       auto& pm = stats.providers.emplace_back(p.name);
       providers.emplace_back(ex, p, pm);
@@ -317,8 +317,9 @@ struct client::impl {
     std::string errors;
     for (std::size_t i = 0; i < providers.size(); ++i) {
       auto& p = providers[i];
-      const std::string body = dump(detail::request_body(p.cfg, msgs));
-      const std::string key = detail::cache_key(p.cfg, json::parse(body));
+      const json body_json = detail::request_body(p.cfg, msgs);
+      const std::string body = dump(body_json);
+      const std::string key = detail::cache_key(p.cfg, body_json);
       result res;
       res.provider = p.cfg.name;
       res.model = p.cfg.model;

@@ -44,6 +44,7 @@ struct ai_config {
   std::vector<provider_config> providers;    // tried in order; the template ends the chain
   std::chrono::milliseconds deadline{30000}; // whole call, every provider and retry included
   std::size_t cache_entries = 10000;         // in-process LRU; 0 disables it
+  std::size_t cache_max_bytes = 64 << 20;    // and its size (keys and answers)
   std::chrono::seconds cache_ttl{86400};     // LRU and ai_cache rows
   bool pg_cache = true;                      // ai_cache + style_profiles (needs database_url)
   std::string database_url;                  // set by the caller (database.url); never logged

@@ -217,6 +217,9 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   add("ai.cache_entries", [&a](const std::string& v) {
     a.cache_entries = static_cast<std::size_t>(to_integer("ai.cache_entries", v, 0, 10000000));
   });
+  add("ai.cache_max_bytes", [&a](const std::string& v) {
+    a.cache_max_bytes = static_cast<std::size_t>(to_integer("ai.cache_max_bytes", v, 0, 1LL << 40));
+  });
   add("ai.cache_ttl_s", [&a](const std::string& v) {
     a.cache_ttl = std::chrono::seconds{to_integer("ai.cache_ttl_s", v, 1, 86400LL * 365)};
   });
@@ -452,11 +455,17 @@ nlohmann::json describe_ai(const ai::ai_config& a) {
                          {"idle_timeout_ms", p.idle_timeout.count()},
                          {"temperature", p.temperature},
                          {"max_tokens", p.max_tokens}});
-  return {{"deadline_ms", a.deadline.count()},        {"cache_entries", a.cache_entries},
-          {"cache_ttl_s", a.cache_ttl.count()},       {"pg_cache", a.pg_cache},
-          {"pg_timeout_ms", a.pg_timeout.count()},    {"style_ttl_s", a.style_ttl.count()},
-          {"max_subject_chars", a.max_subject_chars}, {"max_text_chars", a.max_text_chars},
-          {"max_html_chars", a.max_html_chars},       {"log_prompts", a.log_prompts},
+  return {{"deadline_ms", a.deadline.count()},
+          {"cache_entries", a.cache_entries},
+          {"cache_max_bytes", a.cache_max_bytes},
+          {"cache_ttl_s", a.cache_ttl.count()},
+          {"pg_cache", a.pg_cache},
+          {"pg_timeout_ms", a.pg_timeout.count()},
+          {"style_ttl_s", a.style_ttl.count()},
+          {"max_subject_chars", a.max_subject_chars},
+          {"max_text_chars", a.max_text_chars},
+          {"max_html_chars", a.max_html_chars},
+          {"log_prompts", a.log_prompts},
           {"providers", std::move(providers)}};
 }
 

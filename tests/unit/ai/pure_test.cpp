@@ -165,6 +165,14 @@ TEST_CASE("the LRU evicts the least recently used and expires by TTL") {
   CHECK(c.get("c", t0) == "3");
   CHECK(!c.get("a", t0 + 10s)); // expired
   CHECK(c.size() == 1);
+  lru_cache small(100, 10); // bytes: key + value
+  small.put("k1", "1234", t0 + 10s);
+  small.put("k2", "5678", t0 + 10s); // 12 bytes > 10: k1 goes
+  CHECK(!small.get("k1", t0));
+  CHECK(small.get("k2", t0) == "5678");
+  CHECK(small.bytes() == 6);
+  small.put("big", std::string(20, 'x'), t0 + 10s); // larger than the bound: not kept
+  CHECK(small.get("k2", t0) == "5678");
   lru_cache off(0);
   off.put("a", "1", t0 + 10s);
   CHECK(!off.get("a", t0));
