@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,9 +17,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "admin/server.hpp"
 #include "config/config.hpp"
 #include "kafka/kafka.hpp"
 #include "log/log.hpp"
+#include "metrics/metrics.hpp"
 #include "smtp/client.hpp"
 #include "store/store.hpp"
 #include "worker/worker.hpp"
@@ -42,24 +45,80 @@ SMTP_SERVER, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, KAFKA_BROKERS, DATABASE_URL.
 Exit codes: 0 clean stop, 1 a dependency unreachable at start, 2 bad configuration.
 )";
 
-// Logs counters every 10 s and pings the systemd watchdog when it is enabled.
+// What /metrics and /readyz show: counters copied from the worker (whose state lives on the
+// executor) once a second, gauges read at scrape time from thread-safe accessors, and the
+// reachability of each dependency.
+struct daemon_metrics {
+  metrics::registry& reg;
+  std::map<std::string, metrics::counter*> by_status;
+  metrics::counter& handed_off;
+  metrics::counter& republished;
+  metrics::counter& unconfirmed;
+  worker::counters last{};
+  std::atomic<bool> kafka_ok{true}, smtp_ok{true};
+
+  explicit daemon_metrics(metrics::registry& r)
+      : reg(r), handed_off(r.counter("iaposte_retry_handoffs_total",
+                                     "Waits handed to a retry topic instead of waited in-process")),
+        republished(r.counter("iaposte_republished_total",
+                              "Terminal events published again after a crash")),
+        unconfirmed(r.counter("iaposte_unconfirmed_total",
+                              "Requests found sending after a crash, reported sent unconfirmed")) {
+    for (const char* st :
+         {"received", "sent", "deferred", "bounced", "failed", "rejected", "duplicate"})
+      by_status[st] =
+          &r.counter("iaposte_requests_total", "Requests received, and status events by status",
+                     {{"status", st}});
+  }
+
+  void update(const worker::counters& s) {
+    auto add = [](metrics::counter& c, std::size_t now, std::size_t before) {
+      if (now > before) c.inc(now - before);
+    };
+    add(*by_status["received"], s.received, last.received);
+    add(*by_status["sent"], s.sent, last.sent);
+    add(*by_status["deferred"], s.deferred, last.deferred);
+    add(*by_status["bounced"], s.bounced, last.bounced);
+    add(*by_status["failed"], s.failed, last.failed);
+    add(*by_status["rejected"], s.rejected, last.rejected);
+    add(*by_status["duplicate"], s.duplicate, last.duplicate);
+    add(handed_off, s.handed_off, last.handed_off);
+    add(republished, s.republished, last.republished);
+    add(unconfirmed, s.unconfirmed, last.unconfirmed);
+    last = s;
+  }
+};
+
+// Every second: metrics from the worker's counters, the systemd watchdog when enabled, the
+// SMTP state for /readyz, and a stats log line every 10 s.
 asio::awaitable<void> heartbeat(worker::worker& w, kafka::consumer& c, store::store& db,
-                                const bool& stopping) {
+                                daemon_metrics& dm, const bool& stopping) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
   uint64_t watchdog_usec = 0;
   bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  auto period = watchdog ? std::chrono::microseconds(watchdog_usec / 2) : std::chrono::seconds(10);
-  if (period > std::chrono::seconds(10)) period = std::chrono::seconds(10);
+  auto period = std::chrono::milliseconds(1000);
+  if (watchdog && std::chrono::microseconds(watchdog_usec / 2) < period)
+    period = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::microseconds(watchdog_usec / 2));
   auto last_log = std::chrono::steady_clock::now();
   while (!stopping) {
     timer.expires_after(period);
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (watchdog) sd_notify(0, "WATCHDOG=1");
-    if (std::chrono::steady_clock::now() - last_log >= std::chrono::seconds(10)) {
-      last_log = std::chrono::steady_clock::now();
-      auto s = w.stats();
+    auto s = w.stats();
+    dm.update(s);
+    auto now = std::chrono::steady_clock::now();
+    // SMTP is down for /readyz after 5 attempts in a row got no reply at all (connection
+    // refused, TLS or timeout); up again at the first reply, whatever its code.
+    bool smtp_ok = s.smtp_no_reply_streak < 5;
+    if (smtp_ok != dm.smtp_ok.load())
+      log::warn(smtp_ok ? "smtp.reachable" : "smtp.unreachable",
+                {{"attempts_without_reply", s.smtp_no_reply_streak}});
+    dm.smtp_ok = smtp_ok;
+    if (now - last_log >= std::chrono::seconds(10)) {
+      last_log = now;
       log::info("daemon.stats", {{"received", s.received},
                                  {"sent", s.sent},
                                  {"deferred", s.deferred},
@@ -67,11 +126,25 @@ asio::awaitable<void> heartbeat(worker::worker& w, kafka::consumer& c, store::st
                                  {"failed", s.failed},
                                  {"rejected", s.rejected},
                                  {"duplicate", s.duplicate},
+                                 {"handed_off", s.handed_off},
+                                 {"unconfirmed", s.unconfirmed},
                                  {"in_flight", c.in_flight()},
                                  {"paused", c.paused()},
-                                 {"postgres_healthy", db.healthy()}});
+                                 {"held", c.held()},
+                                 {"postgres_healthy", db.healthy()},
+                                 {"kafka_reachable", dm.kafka_ok.load()},
+                                 {"smtp_reachable", dm.smtp_ok.load()}});
     }
   }
+}
+
+// The topics the daemon reads and writes, created at start when missing.
+std::vector<std::string> all_topics(const config::daemon_config& cfg) {
+  std::vector<std::string> topics{cfg.kafka.requests_topic, cfg.kafka.status_topic,
+                                  cfg.kafka.dlq_topic};
+  for (const auto& t : cfg.delivery.retry_tiers)
+    topics.push_back(t.topic);
+  return topics;
 }
 
 int run(const config::daemon_config& cfg) {
@@ -89,9 +162,7 @@ int run(const config::daemon_config& cfg) {
   try {
     producer.check_reachable(std::chrono::seconds(10));
     if (cfg.kafka.create_topics)
-      producer.ensure_topics(
-          {cfg.kafka.requests_topic, cfg.kafka.status_topic, cfg.kafka.dlq_topic},
-          cfg.kafka.topic_partitions, std::chrono::seconds(10));
+      producer.ensure_topics(all_topics(cfg), cfg.kafka.topic_partitions, std::chrono::seconds(10));
   } catch (const std::exception& e) {
     log::error("startup.failed",
                {{"component", "kafka"}, {"brokers", cfg.kafka.brokers}, {"error", e.what()}});
@@ -122,14 +193,11 @@ int run(const config::daemon_config& cfg) {
       {"session.timeout.ms", std::to_string(cfg.kafka.session_timeout.count())}};
   if (!cfg.kafka.group_instance_id.empty())
     consumer_props["group.instance.id"] = cfg.kafka.group_instance_id;
-  kafka::consumer consumer({cfg.kafka.brokers,
-                            cfg.kafka.group_id,
-                            {cfg.kafka.requests_topic},
-                            true,
-                            "earliest",
-                            cfg.delivery.max_in_flight,
-                            cfg.kafka.commit_interval,
-                            consumer_props});
+  std::vector<std::string> intake{cfg.kafka.requests_topic};
+  for (const auto& t : cfg.delivery.retry_tiers)
+    intake.push_back(t.topic);
+  kafka::consumer consumer({cfg.kafka.brokers, cfg.kafka.group_id, intake, true, "earliest",
+                            cfg.delivery.max_in_flight, cfg.kafka.commit_interval, consumer_props});
 
   worker::worker_config wcfg;
   wcfg.status_topic = cfg.kafka.status_topic;
@@ -137,8 +205,75 @@ int run(const config::daemon_config& cfg) {
   wcfg.limits = cfg.limits;
   wcfg.backoff = cfg.backoff;
   wcfg.message_id_domain = cfg.delivery.message_id_domain;
-  worker::worker w(io.get_executor(), wcfg, producer, db, smtp,
-                   [&consumer](const kafka::message& m) { consumer.done(m); });
+  wcfg.in_process_max = cfg.delivery.in_process_max;
+  wcfg.lifetime = cfg.delivery.lifetime;
+  wcfg.confirm_before_dot = cfg.delivery.at_most_once;
+  for (const auto& t : cfg.delivery.retry_tiers)
+    wcfg.retry_tiers.push_back({t.topic, t.delay});
+  kafka::key_finder status_finder(cfg.kafka.brokers, cfg.kafka.status_topic);
+  worker::worker w(
+      io.get_executor(), wcfg, producer, db, smtp,
+      [&consumer](const kafka::message& m) { consumer.done(m); }, &status_finder);
+
+  // Admin HTTP: its own thread; checks and gauges read thread-safe state only.
+  metrics::registry reg;
+  daemon_metrics dm(reg);
+  reg.gauge_callback("iaposte_in_flight", "Requests handed out by Kafka and not done", {},
+                     [&consumer] { return static_cast<double>(consumer.in_flight()); });
+  reg.gauge_callback("iaposte_kafka_paused", "1 while intake is paused (back-pressure)", {},
+                     [&consumer] { return consumer.paused() ? 1.0 : 0.0; });
+  reg.gauge_callback("iaposte_kafka_held_partitions", "Retry partitions waiting for their head", {},
+                     [&consumer] { return static_cast<double>(consumer.held()); });
+  reg.gauge_callback("iaposte_kafka_evictions", "Times the group evicted this member", {},
+                     [&consumer] { return static_cast<double>(consumer.evictions()); });
+  reg.gauge_callback("iaposte_kafka_produce_queue", "Messages waiting for a broker ack", {},
+                     [&producer] { return static_cast<double>(producer.queued()); });
+  reg.gauge_callback("iaposte_store_pending", "PostgreSQL operations not completed yet", {},
+                     [&db] { return static_cast<double>(db.pending()); });
+  reg.gauge_callback("iaposte_store_transactions", "Group-commit transactions committed", {},
+                     [&db] { return static_cast<double>(db.transactions()); });
+  reg.gauge_callback("iaposte_smtp_connections_open", "SMTP connections open (idle or busy)", {},
+                     [&smtp] { return static_cast<double>(smtp.connections_open()); });
+  for (const auto& [name, fn] : std::vector<std::pair<std::string, std::function<bool()>>>{
+           {"postgres", [&db] { return db.healthy(); }},
+           {"kafka", [&dm] { return dm.kafka_ok.load(); }},
+           {"smtp", [&dm] { return dm.smtp_ok.load(); }}})
+    reg.gauge_callback("iaposte_dependency_up", "1 while the dependency answers", {{"name", name}},
+                       [fn = fn] { return fn() ? 1.0 : 0.0; });
+  admin::server admin_http(cfg.admin, &reg);
+  admin_http.add_check("postgres", [&db] {
+    return admin::check_result{db.healthy(), db.healthy() ? "ok" : "unreachable"};
+  });
+  admin_http.add_check("kafka", [&dm] {
+    return admin::check_result{dm.kafka_ok.load(), dm.kafka_ok ? "ok" : "no broker answers"};
+  });
+  admin_http.add_check("smtp", [&dm] {
+    return admin::check_result{dm.smtp_ok.load(),
+                               dm.smtp_ok ? "ok" : "5 attempts in a row without a reply"};
+  });
+  try {
+    admin_http.start();
+  } catch (const std::exception& e) {
+    log::error("startup.failed", {{"component", "admin"}, {"error", e.what()}});
+    return 1;
+  }
+
+  // Kafka reachability, probed off the Asio thread (a metadata request every 5 s).
+  std::atomic<bool> probing{true};
+  std::thread kafka_probe([&] {
+    while (probing) {
+      bool ok = true;
+      try {
+        producer.check_reachable(std::chrono::seconds(3));
+      } catch (const std::exception&) {
+        ok = false;
+      }
+      if (ok != dm.kafka_ok.load()) log::warn(ok ? "kafka.reachable" : "kafka.unreachable");
+      dm.kafka_ok = ok;
+      for (int i = 0; i < 50 && probing; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
 
   db.start();
   consumer.start([&w](kafka::message m) { w.submit(std::move(m)); });
@@ -161,14 +296,18 @@ int run(const config::daemon_config& cfg) {
         },
         asio::detached);
   });
-  asio::co_spawn(io, heartbeat(w, consumer, db, stopping), asio::detached);
+  asio::co_spawn(io, heartbeat(w, consumer, db, dm, stopping), asio::detached);
 
   sd_notify(0, "READY=1");
   log::info("daemon.ready", {{"requests_topic", cfg.kafka.requests_topic},
+                             {"admin_port", admin_http.port()},
                              {"group_id", cfg.kafka.group_id},
                              {"relay", cfg.smtp.host + ":" + std::to_string(cfg.smtp.port)}});
   io.run();
 
+  admin_http.stop();
+  probing = false;
+  kafka_probe.join();
   consumer.close(); // commits the stored offsets
   producer.flush(std::chrono::seconds(10));
   db.stop(std::chrono::seconds(5));

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -84,6 +85,69 @@ std::chrono::milliseconds ms(const std::string& key, const std::string& v) {
   return std::chrono::milliseconds{to_integer(key, v, 0, 86400000LL * 30)};
 }
 
+// "topic:delay_ms, topic:delay_ms" (ascending delays after sorting); "" = no retry topics.
+std::vector<retry_tier> parse_tiers(const std::string& key, const std::string& v) {
+  std::vector<retry_tier> tiers;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto trim = [](std::string x) {
+      auto b = x.find_first_not_of(" \t");
+      auto e = x.find_last_not_of(" \t");
+      return b == std::string::npos ? std::string{} : x.substr(b, e - b + 1);
+    };
+    item = trim(item);
+    if (item.empty()) continue;
+    auto colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      throw config_error(key + ": expected topic:delay_ms, got \"" + item + "\"");
+    auto delay = ms(key, trim(item.substr(colon + 1)));
+    if (delay < std::chrono::seconds(1))
+      throw config_error(key + ": a retry topic's delay must be at least 1000 ms");
+    tiers.push_back({trim(item.substr(0, colon)), delay});
+  }
+  std::sort(tiers.begin(), tiers.end(),
+            [](const retry_tier& a, const retry_tier& b) { return a.delay < b.delay; });
+  return tiers;
+}
+
+// "name:role:file, ..." → tokens (the server reads the files; secrets never pass here).
+std::vector<admin::token> parse_tokens(const std::string& v, const env_lookup& env) {
+  std::vector<admin::token> tokens;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto b = item.find_first_not_of(" \t");
+    if (b == std::string::npos) continue;
+    item = item.substr(b, item.find_last_not_of(" \t") - b + 1);
+    auto c1 = item.find(':');
+    auto c2 = c1 == std::string::npos ? c1 : item.find(':', c1 + 1);
+    if (c2 == std::string::npos)
+      throw config_error("admin.tokens: expected name:role:file, got \"" + item + "\"");
+    admin::token t;
+    t.name = item.substr(0, c1);
+    auto role = item.substr(c1 + 1, c2 - c1 - 1);
+    if (role == "read")
+      t.role = admin::role::read;
+    else if (role == "admin")
+      t.role = admin::role::admin;
+    else
+      throw config_error("admin.tokens: role of " + t.name + " must be read or admin");
+    t.file = item.substr(c2 + 1);
+    if (!t.file.empty() && t.file.front() != '/')
+      if (const char* dir = env("CREDENTIALS_DIRECTORY")) t.file = std::string(dir) + "/" + t.file;
+    tokens.push_back(std::move(t));
+  }
+  return tokens;
+}
+
+std::string tiers_text(const std::vector<retry_tier>& tiers) {
+  std::string out;
+  for (const auto& t : tiers)
+    out += (out.empty() ? "" : ",") + t.topic + ":" + std::to_string(t.delay.count());
+  return out;
+}
+
 std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::string>& files) {
   auto text = [](std::string& dst) { return [&dst](const std::string& v) { dst = v; }; };
   std::vector<binding> b;
@@ -140,6 +204,8 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   add("smtp.user", text(s.user), {"SMTP_USER"});
   add("smtp.password", text(s.password), {"SMTP_PASSWORD"});
   add("smtp.password_file", text(files["smtp.password"]), {"SMTP_PASSWORD_FILE"});
+  add("smtp.oauth2_token", text(s.oauth2_token), {"SMTP_OAUTH2_TOKEN"});
+  add("smtp.oauth2_token_file", text(files["smtp.oauth2_token"]), {"SMTP_OAUTH2_TOKEN_FILE"});
   add("smtp.allow_plaintext_auth", [&s](const std::string& v) {
     s.allow_plaintext_auth = to_bool("smtp.allow_plaintext_auth", v);
   });
@@ -149,6 +215,14 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
       [&s](const std::string& v) { s.command_timeout = ms("smtp.command_timeout_ms", v); });
   add("smtp.data_timeout_ms",
       [&s](const std::string& v) { s.data_timeout = ms("smtp.data_timeout_ms", v); });
+  // RFC 5321 §4.5.3.2 per phase; 0 (the default) inherits the coarse timeout above.
+  for (auto [key, field] : {std::pair{"smtp.greeting_timeout_ms", &s.greeting_timeout},
+                            std::pair{"smtp.mail_timeout_ms", &s.mail_timeout},
+                            std::pair{"smtp.rcpt_timeout_ms", &s.rcpt_timeout},
+                            std::pair{"smtp.data_start_timeout_ms", &s.data_start_timeout},
+                            std::pair{"smtp.data_block_timeout_ms", &s.data_block_timeout},
+                            std::pair{"smtp.final_dot_timeout_ms", &s.final_dot_timeout}})
+    add(key, [key = std::string(key), field](const std::string& v) { *field = ms(key, v); });
   add("smtp.max_connections", [&s](const std::string& v) {
     s.max_connections = static_cast<std::size_t>(to_integer("smtp.max_connections", v, 1, 10000));
   });
@@ -195,7 +269,36 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
     if (r.jitter > 1) throw config_error("retry.jitter: expected a fraction in [0, 1]");
   });
 
+  auto& a = c.admin;
+  add("admin.enabled", [&a](const std::string& v) { a.enabled = to_bool("admin.enabled", v); });
+  add("admin.address", text(a.address));
+  add("admin.port", [&a](const std::string& v) {
+    a.port = static_cast<std::uint16_t>(to_integer("admin.port", v, 0, 65535));
+  });
+  add("admin.metrics_require_token", [&a](const std::string& v) {
+    a.metrics_require_token = to_bool("admin.metrics_require_token", v);
+  });
+  add("admin.tokens", text(files["admin.tokens"]));
+
   auto& dv = c.delivery;
+  add("retry.in_process_max_ms",
+      [&dv](const std::string& v) { dv.in_process_max = ms("retry.in_process_max_ms", v); });
+  add("retry.tiers",
+      [&dv](const std::string& v) { dv.retry_tiers = parse_tiers("retry.tiers", v); });
+  add("delivery.guarantee", [&dv](const std::string& v) {
+    if (v == "at_most_once")
+      dv.at_most_once = true;
+    else if (v == "at_least_once")
+      dv.at_most_once = false;
+    else
+      throw config_error("delivery.guarantee: expected at_most_once or at_least_once, got \"" + v +
+                         "\"");
+  });
+  add("delivery.lifetime_ms", [&dv](const std::string& v) {
+    dv.lifetime = ms("delivery.lifetime_ms", v);
+    if (dv.lifetime < std::chrono::seconds(1))
+      throw config_error("delivery.lifetime_ms: expected at least 1000");
+  });
   add("delivery.max_in_flight", [&dv](const std::string& v) {
     dv.max_in_flight =
         static_cast<std::size_t>(to_integer("delivery.max_in_flight", v, 1, 1000000));
@@ -212,33 +315,35 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   add("delivery.probe_smtp_at_start", [&dv](const std::string& v) {
     dv.probe_smtp_at_start = to_bool("delivery.probe_smtp_at_start", v);
   });
-  auto& a = c.ai;
-  add("ai.deadline_ms", [&a](const std::string& v) { a.deadline = ms("ai.deadline_ms", v); });
-  add("ai.cache_entries", [&a](const std::string& v) {
-    a.cache_entries = static_cast<std::size_t>(to_integer("ai.cache_entries", v, 0, 10000000));
+  auto& ai = c.ai;
+  add("ai.deadline_ms", [&ai](const std::string& v) { ai.deadline = ms("ai.deadline_ms", v); });
+  add("ai.cache_entries", [&ai](const std::string& v) {
+    ai.cache_entries = static_cast<std::size_t>(to_integer("ai.cache_entries", v, 0, 10000000));
   });
-  add("ai.cache_max_bytes", [&a](const std::string& v) {
-    a.cache_max_bytes = static_cast<std::size_t>(to_integer("ai.cache_max_bytes", v, 0, 1LL << 40));
+  add("ai.cache_max_bytes", [&ai](const std::string& v) {
+    ai.cache_max_bytes =
+        static_cast<std::size_t>(to_integer("ai.cache_max_bytes", v, 0, 1LL << 40));
   });
-  add("ai.cache_ttl_s", [&a](const std::string& v) {
-    a.cache_ttl = std::chrono::seconds{to_integer("ai.cache_ttl_s", v, 1, 86400LL * 365)};
+  add("ai.cache_ttl_s", [&ai](const std::string& v) {
+    ai.cache_ttl = std::chrono::seconds{to_integer("ai.cache_ttl_s", v, 1, 86400LL * 365)};
   });
-  add("ai.pg_cache", [&a](const std::string& v) { a.pg_cache = to_bool("ai.pg_cache", v); });
-  add("ai.pg_timeout_ms", [&a](const std::string& v) { a.pg_timeout = ms("ai.pg_timeout_ms", v); });
-  add("ai.style_ttl_s", [&a](const std::string& v) {
-    a.style_ttl = std::chrono::seconds{to_integer("ai.style_ttl_s", v, 0, 86400)};
+  add("ai.pg_cache", [&ai](const std::string& v) { ai.pg_cache = to_bool("ai.pg_cache", v); });
+  add("ai.pg_timeout_ms",
+      [&ai](const std::string& v) { ai.pg_timeout = ms("ai.pg_timeout_ms", v); });
+  add("ai.style_ttl_s", [&ai](const std::string& v) {
+    ai.style_ttl = std::chrono::seconds{to_integer("ai.style_ttl_s", v, 0, 86400)};
   });
-  add("ai.max_subject_chars", [&a](const std::string& v) {
-    a.max_subject_chars = static_cast<std::size_t>(to_integer("ai.max_subject_chars", v, 1, 998));
+  add("ai.max_subject_chars", [&ai](const std::string& v) {
+    ai.max_subject_chars = static_cast<std::size_t>(to_integer("ai.max_subject_chars", v, 1, 998));
   });
-  add("ai.max_text_chars", [&a](const std::string& v) {
-    a.max_text_chars = static_cast<std::size_t>(to_integer("ai.max_text_chars", v, 1, 64 << 20));
+  add("ai.max_text_chars", [&ai](const std::string& v) {
+    ai.max_text_chars = static_cast<std::size_t>(to_integer("ai.max_text_chars", v, 1, 64 << 20));
   });
-  add("ai.max_html_chars", [&a](const std::string& v) {
-    a.max_html_chars = static_cast<std::size_t>(to_integer("ai.max_html_chars", v, 1, 64 << 20));
+  add("ai.max_html_chars", [&ai](const std::string& v) {
+    ai.max_html_chars = static_cast<std::size_t>(to_integer("ai.max_html_chars", v, 1, 64 << 20));
   });
   add("ai.log_prompts",
-      [&a](const std::string& v) { a.log_prompts = to_bool("ai.log_prompts", v); });
+      [&ai](const std::string& v) { ai.log_prompts = to_bool("ai.log_prompts", v); });
   return b;
 }
 
@@ -415,8 +520,12 @@ daemon_config load(const std::string& path, const env_lookup& env) {
   // Secret files win over inline values: they are how production passes secrets.
   if (!files["smtp.password"].empty())
     cfg.smtp.password = read_secret_file("smtp.password_file", files["smtp.password"], env);
+  if (!files["smtp.oauth2_token"].empty())
+    cfg.smtp.oauth2_token =
+        read_secret_file("smtp.oauth2_token_file", files["smtp.oauth2_token"], env);
   if (!files["database.url"].empty())
     cfg.store.url = read_secret_file("database.url_file", files["database.url"], env);
+  if (!files["admin.tokens"].empty()) cfg.admin.tokens = parse_tokens(files["admin.tokens"], env);
 
   cfg.ai.database_url = cfg.store.url;
 
@@ -426,9 +535,9 @@ daemon_config load(const std::string& path, const env_lookup& env) {
   if (cfg.store.url.empty())
     throw config_error("database.url: must be set (or DATABASE_URL, or database.url_file)");
   if (cfg.smtp.host.empty()) throw config_error("smtp.host: must not be empty");
-  if (!cfg.smtp.user.empty() && cfg.smtp.password.empty())
+  if (!cfg.smtp.user.empty() && cfg.smtp.password.empty() && cfg.smtp.oauth2_token.empty())
     throw config_error("smtp.password: smtp.user is set but no password (smtp.password, "
-                       "SMTP_PASSWORD or smtp.password_file)");
+                       "SMTP_PASSWORD or smtp.password_file) nor smtp.oauth2_token");
   if (cfg.backoff.multiplier < 1.0) throw config_error("retry.multiplier: expected a number >= 1");
   return cfg;
 }
@@ -498,10 +607,17 @@ nlohmann::json describe(const daemon_config& c) {
         {"verify_peer", c.smtp.verify_peer},
         {"user", c.smtp.user},
         {"password", secret(c.smtp.password)},
+        {"oauth2_token", secret(c.smtp.oauth2_token)},
         {"allow_plaintext_auth", c.smtp.allow_plaintext_auth},
         {"connect_timeout_ms", c.smtp.connect_timeout.count()},
         {"command_timeout_ms", c.smtp.command_timeout.count()},
         {"data_timeout_ms", c.smtp.data_timeout.count()},
+        {"greeting_timeout_ms", c.smtp.greeting_timeout.count()},
+        {"mail_timeout_ms", c.smtp.mail_timeout.count()},
+        {"rcpt_timeout_ms", c.smtp.rcpt_timeout.count()},
+        {"data_start_timeout_ms", c.smtp.data_start_timeout.count()},
+        {"data_block_timeout_ms", c.smtp.data_block_timeout.count()},
+        {"final_dot_timeout_ms", c.smtp.final_dot_timeout.count()},
         {"max_connections", c.smtp.max_connections},
         {"max_messages_per_connection", c.smtp.max_messages_per_connection},
         {"idle_timeout_ms", c.smtp.idle_timeout.count()}}},
@@ -518,13 +634,23 @@ nlohmann::json describe(const daemon_config& c) {
         {"initial_ms", c.backoff.initial.count()},
         {"multiplier", c.backoff.multiplier},
         {"max_delay_ms", c.backoff.max_delay.count()},
-        {"jitter", c.backoff.jitter}}},
+        {"jitter", c.backoff.jitter},
+        {"in_process_max_ms", c.delivery.in_process_max.count()},
+        {"tiers", tiers_text(c.delivery.retry_tiers)}}},
+      {"admin",
+       {{"enabled", c.admin.enabled},
+        {"address", c.admin.address},
+        {"port", c.admin.port},
+        {"metrics_require_token", c.admin.metrics_require_token},
+        {"tokens", c.admin.tokens.size()}}},
       {"delivery",
        {{"max_in_flight", c.delivery.max_in_flight},
         {"message_id_domain", c.delivery.message_id_domain},
         {"drain_timeout_ms", c.delivery.drain_timeout.count()},
         {"lease_ms", std::chrono::milliseconds(c.store.lease).count()},
-        {"probe_smtp_at_start", c.delivery.probe_smtp_at_start}}},
+        {"probe_smtp_at_start", c.delivery.probe_smtp_at_start},
+        {"lifetime_ms", c.delivery.lifetime.count()},
+        {"guarantee", c.delivery.at_most_once ? "at_most_once" : "at_least_once"}}},
       {"ai", describe_ai(c.ai)},
   };
 }

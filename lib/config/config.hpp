@@ -7,9 +7,11 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "admin/server.hpp"
 #include "ai/client.hpp"
 #include "core/backoff.hpp"
 #include "core/request.hpp"
@@ -32,8 +34,25 @@ struct kafka_config {
   std::chrono::milliseconds commit_interval{1000};
 };
 
+// A fixed-delay retry topic (retry.tiers: "topic:delay_ms,...").
+struct retry_tier {
+  std::string topic;
+  std::chrono::milliseconds delay{0};
+};
+
 struct delivery_config {
   std::size_t max_in_flight = 1000;
+  // Waits up to this long are in-process; longer ones go through the retry topics.
+  std::chrono::milliseconds in_process_max{60000};
+  std::vector<retry_tier> retry_tiers{{"iaposte.retry.1m", std::chrono::minutes(1)},
+                                      {"iaposte.retry.10m", std::chrono::minutes(10)},
+                                      {"iaposte.retry.1h", std::chrono::hours(1)}};
+  // Bound of all retries, from the request's first production (or its send_at).
+  std::chrono::milliseconds lifetime{std::chrono::hours(24 * 5)};
+  // "at_most_once": each attempt recorded before its final dot; a crash in that window
+  // reports the request sent (unconfirmed) instead of sending it again. "at_least_once":
+  // no record before the dot; such a request is sent again (the receiver may get two).
+  bool at_most_once = true;
   std::string message_id_domain; // empty: the sender's domain
   std::chrono::milliseconds drain_timeout{30000};
   bool probe_smtp_at_start = true;
@@ -48,6 +67,9 @@ struct daemon_config {
   core::limits limits;
   core::backoff_config backoff;
   delivery_config delivery;
+  // Admin HTTP (/healthz, /readyz, /metrics); admin.tokens = "name:role:file,..." (role read
+  // or admin; a relative file is looked up in $CREDENTIALS_DIRECTORY).
+  admin::server_config admin;
   ai::ai_config ai; // [ai] and [[ai.providers]]; ai.database_url is database.url
 };
 

@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::string_view schema_id = "iaposte.status.v1";
 
-constexpr std::array<std::pair<status, std::string_view>, 7> names{{
+constexpr std::array<std::pair<status, std::string_view>, 8> names{{
     {status::accepted, "accepted"},
     {status::deferred, "deferred"},
     {status::sent, "sent"},
@@ -17,6 +17,7 @@ constexpr std::array<std::pair<status, std::string_view>, 7> names{{
     {status::failed, "failed"},
     {status::rejected, "rejected"},
     {status::duplicate, "duplicate"},
+    {status::sending, "sending"},
 }};
 
 [[noreturn]] void bad(const std::string& what) {

@@ -11,7 +11,9 @@
 
 namespace iaposte::core {
 
-enum class status { accepted, deferred, sent, bounced, failed, rejected, duplicate };
+// `sending` is recorded in PostgreSQL only, never published: an attempt's final dot may be
+// on its way to the server (see worker: the unconfirmed window).
+enum class status { accepted, deferred, sent, bounced, failed, rejected, duplicate, sending };
 
 std::string_view to_string(status s);
 std::optional<status> status_from_string(std::string_view s);

@@ -5,6 +5,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <charconv>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -75,6 +76,12 @@ public:
 };
 
 } // namespace
+
+const std::string* message::header(std::string_view name) const {
+  for (const auto& [k, v] : hdrs)
+    if (k == name) return &v;
+  return nullptr;
+}
 
 // ---------------------------------------------------------------- producer
 
@@ -224,6 +231,18 @@ struct partition_marks {
   std::int64_t watermark() const { return in_flight.empty() ? next : *in_flight.begin(); }
 };
 
+// A partition held back: its next message (at `offset`) is due at `due`.
+struct hold {
+  std::int64_t offset = 0;
+  std::chrono::system_clock::time_point due;
+};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string name_of(const std::string& topic, std::int32_t partition) {
   return topic + "/" + std::to_string(partition);
 }
@@ -260,6 +279,78 @@ struct consumer::impl final : RdKafka::RebalanceCb {
   std::map<partition_key, partition_marks> marks; // the assigned partitions (daemon mode)
   std::uint64_t epochs = 0;
   bool closing = false; // close() runs: the final revoke does not wait for work in flight
+  std::map<partition_key, hold> holds; // poll thread only (rebalance_cb runs there too)
+  std::atomic<std::size_t> held_count{0};
+
+  bool is_held(const std::string& topic, std::int32_t partition) const {
+    return holds.count({topic, partition}) > 0;
+  }
+
+  // Resumes `parts` except the held ones.
+  void resume_unheld(RdKafka::KafkaConsumer* c,
+                     const std::vector<RdKafka::TopicPartition*>& parts) {
+    std::vector<RdKafka::TopicPartition*> go;
+    for (auto* p : parts)
+      if (!is_held(p->topic(), p->partition())) go.push_back(p);
+    if (!go.empty()) c->resume(go);
+  }
+
+  // The message is not due: pause its partition and seek back to it, so that it is fetched
+  // again (with whatever follows it) once the partition is resumed.
+  void hold_back(RdKafka::Message& m, std::int64_t due_ms) {
+    std::vector<RdKafka::TopicPartition*> tp{
+        RdKafka::TopicPartition::create(m.topic_name(), m.partition(), m.offset())};
+    handle->pause(tp);
+    auto err = handle->seek(*tp[0], 0);
+    RdKafka::TopicPartition::destroy(tp);
+    holds[{m.topic_name(), m.partition()}] =
+        hold{m.offset(), std::chrono::system_clock::time_point(std::chrono::milliseconds(due_ms))};
+    held_count = holds.size();
+    log::debug("kafka.held", {{"partition", name_of(m.topic_name(), m.partition())},
+                              {"offset", m.offset()},
+                              {"due_in_ms", due_ms - now_ms()},
+                              {"seek", RdKafka::err2str(err)}});
+  }
+
+  // Resumes the held partitions that are due (unless everything is paused).
+  void release_due_holds() {
+    if (holds.empty()) return;
+    auto now = std::chrono::system_clock::now();
+    std::vector<RdKafka::TopicPartition*> due;
+    for (auto it = holds.begin(); it != holds.end();) {
+      if (it->second.due <= now) {
+        due.push_back(RdKafka::TopicPartition::create(it->first.first, it->first.second));
+        it = holds.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    held_count = holds.size();
+    if (due.empty()) return;
+    if (!is_paused.load()) handle->resume(due);
+    RdKafka::TopicPartition::destroy(due);
+  }
+
+  // A message of a held partition fetched before the pause took effect: dropped, it is
+  // fetched again after the seek.
+  bool drop_held(const RdKafka::Message& m) const {
+    auto it = holds.find({m.topic_name(), m.partition()});
+    return it != holds.end() && m.offset() >= it->second.offset;
+  }
+
+  // The not-before time of a message, if it has one in the future.
+  static std::optional<std::int64_t> not_due(RdKafka::Message& m) {
+    auto* h = m.headers();
+    if (!h) return std::nullopt;
+    auto hd = h->get_last(std::string(not_before_header));
+    if (hd.err() != RdKafka::ERR_NO_ERROR || !hd.value()) return std::nullopt;
+    const char* b = static_cast<const char*>(hd.value());
+    std::int64_t due = 0;
+    auto [end, ec] = std::from_chars(b, b + hd.value_size(), due);
+    if (ec != std::errc{} || end != b + hd.value_size()) return std::nullopt; // ignored: due now
+    if (due <= now_ms()) return std::nullopt;
+    return due;
+  }
 
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
@@ -286,13 +377,16 @@ struct consumer::impl final : RdKafka::RebalanceCb {
         if (is_paused.load())
           c->pause(parts);
         else
-          c->resume(parts);
+          resume_unheld(c, parts);
       }
       log::info("kafka.assigned", {{"partitions", names_of(parts)},
                                    {"protocol", protocol},
                                    {"assigned", assigned_count(c)}});
     } else if (err == RdKafka::ERR__REVOKE_PARTITIONS) {
       const bool lost = c->assignment_lost();
+      for (auto* p : parts)
+        holds.erase({p->topic(), p->partition()});
+      held_count = holds.size();
       nlohmann::json fields = release(c, parts, lost);
       std::string error;
       if (cooperative)
@@ -316,6 +410,8 @@ struct consumer::impl final : RdKafka::RebalanceCb {
         std::lock_guard lock(mu);
         marks.clear();
       }
+      holds.clear();
+      held_count = 0;
       drained_cv.notify_all();
       c->unassign();
     }
@@ -417,7 +513,7 @@ struct consumer::impl final : RdKafka::RebalanceCb {
     if (pause)
       handle->pause(parts);
     else
-      handle->resume(parts);
+      resume_unheld(handle.get(), parts);
     RdKafka::TopicPartition::destroy(parts);
     is_paused = pause;
     log::info(pause ? "kafka.paused" : "kafka.resumed", {{"in_flight", in_flight.load()}});
@@ -444,6 +540,8 @@ struct consumer::impl final : RdKafka::RebalanceCb {
     out.partition = m.partition();
     out.offset = m.offset();
     if (m.key()) out.key = *m.key();
+    if (auto ts = m.timestamp(); ts.type != RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE)
+      out.timestamp_ms = ts.timestamp;
     out.payload.assign(static_cast<const char*>(m.payload()), m.len());
     if (auto* h = m.headers()) {
       for (const auto& hd : h->get_all())
@@ -551,6 +649,7 @@ void consumer::start(std::function<void(message)> on_message) {
         full_since.reset();
         if (p->is_paused && n <= low && !p->intake_stopped) p->set_paused(false);
       }
+      p->release_due_holds();
       // Rebalance callbacks run in here, on this thread.
       std::unique_ptr<RdKafka::Message> m(p->handle->consume(100));
       if (!m) continue;
@@ -560,6 +659,11 @@ void consumer::start(std::function<void(message)> on_message) {
         continue;
       }
       if (p->intake_stopped) continue; // not marked: redelivered after restart
+      if (p->drop_held(*m)) continue;
+      if (auto due = p->not_due(*m)) {
+        p->hold_back(*m, *due);
+        continue;
+      }
       on_message(p->take(*m));
     }
   });
@@ -608,6 +712,9 @@ std::size_t consumer::in_flight() const {
 }
 bool consumer::paused() const {
   return impl_->is_paused.load();
+}
+std::size_t consumer::held() const {
+  return impl_->held_count.load();
 }
 std::size_t consumer::evictions() const {
   return impl_->evictions.load();

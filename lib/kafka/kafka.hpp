@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,7 +32,17 @@ struct message {
   std::string key;
   std::string payload;
   headers hdrs;
+  std::int64_t timestamp_ms = 0; // the record's timestamp (producer create time), 0 if none
+
+  // The value of header `name`, or nullptr.
+  const std::string* header(std::string_view name) const;
 };
+
+// A message carrying this header (milliseconds since the Unix epoch, decimal) is not handed
+// out before that time: the consumer pauses its partition, seeks back to it and resumes the
+// partition when it is due. Retry topics are FIFO with a fixed delay, so the head of a
+// partition is always the first one due.
+inline constexpr std::string_view not_before_header = "iaposte-not-before";
 
 struct producer_config {
   std::string brokers;
@@ -120,9 +131,40 @@ public:
 
   std::size_t in_flight() const;
   bool paused() const;
+  // Partitions held back because their next message is not due yet (not_before_header).
+  std::size_t held() const;
   // How many times the group evicted this member for not polling within
   // max.poll.interval.ms (each one logged as kafka.evicted).
   std::size_t evictions() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Looks a topic over for messages by key, from a point in time to the end: for recovery
+// paths only (is the terminal event of this request already on the status topic?). Reads
+// every partition from the first offset at or after `since` up to the end as it was when
+// the search began; searches queued meanwhile are answered by one scan. Its own thread and
+// its own consumer (assigned partitions, no group, no commits).
+class key_finder {
+public:
+  // `match` decides whether a message with the key counts (e.g. its status).
+  using match_fn = std::function<bool(std::string_view payload)>;
+  // The first matching message's payload (none: not found), and an error text (empty when
+  // the scan completed).
+  using done_fn = std::function<void(std::optional<std::string> found, std::string error)>;
+
+  key_finder(std::string brokers, std::string topic, properties extra = {});
+  ~key_finder(); // answers the searches still queued with an error
+  key_finder(const key_finder&) = delete;
+  key_finder& operator=(const key_finder&) = delete;
+
+  // `done` runs on the finder's thread.
+  void find(std::string key, std::chrono::system_clock::time_point since, match_fn match,
+            done_fn done);
+
+  std::uint64_t scans() const; // completed scans, for tests
 
 private:
   struct impl;

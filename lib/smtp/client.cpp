@@ -13,6 +13,7 @@
 #include "smtp/outcome.hpp"
 #include "smtp/protocol.hpp"
 #include "smtp/session.hpp"
+#include "smtp/transaction.hpp"
 
 namespace iaposte::smtp {
 
@@ -85,20 +86,26 @@ struct client::impl {
     if (s->usable()) asio::co_spawn(ex, quit_and_drop(std::move(s)), asio::detached);
   }
 
-  awaitable<lease> acquire() {
+  // A slot without waiting when there is one (no coroutine frame on the hot path): the newest
+  // idle session, or room to open one; nullopt when every connection is busy.
+  std::optional<lease> try_acquire() {
     if (!idle.empty()) {
       auto s = std::move(idle.back());
       idle.pop_back();
       if (s->usable() && clock::now() - s->idle_since < cfg->idle_timeout)
-        co_return lease{true, std::move(s)};
+        return lease{true, std::move(s)};
       retire(std::move(s)); // stale: its slot is ours to open a fresh one
-      co_return lease{true, nullptr};
+      return lease{true, nullptr};
     }
     if (slots < max_connections) {
       ++slots;
-      co_return lease{true, nullptr};
+      return lease{true, nullptr};
     }
-    // All connections busy: park without blocking the thread until release() hands one over.
+    return std::nullopt;
+  }
+
+  // All connections busy: park without blocking the thread until release() hands one over.
+  awaitable<lease> wait_for_slot() {
     waiter w{asio::steady_timer(ex, clock::time_point::max()), nullptr, false};
     waiters.push_back(&w);
     co_await w.wake.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -195,40 +202,46 @@ client::client(asio::any_io_executor ex, relay_config cfg)
 
 client::~client() = default;
 
-awaitable<outcome> client::send(const envelope& env, std::string_view message) {
+// One coroutine frame for the whole send (the pool's fast path does not suspend).
+awaitable<outcome> client::send(const envelope& env, std::string_view message,
+                                const before_dot_fn* before_dot) {
   impl& d = *impl_;
-  if (auto bad = d.check(env)) co_return std::move(*bad);
+  auto done = [&env](outcome o) {
+    transaction::settle(o, env.rcpt_to);
+    return o;
+  };
+  if (auto bad = d.check(env)) co_return done(std::move(*bad));
 
-  auto l = co_await d.acquire();
-  if (!l.granted) co_return classify::local_transient("cancelled while waiting for a connection");
+  impl::lease l;
+  if (auto now = d.try_acquire())
+    l = std::move(*now);
+  else
+    l = co_await d.wait_for_slot();
+  if (!l.granted)
+    co_return done(classify::local_transient("cancelled while waiting for a connection"));
   std::unique_ptr<session> s = std::move(l.s);
 
-  // A pooled connection may have died while idle (server timeout, 421 on shutdown): RSET tells,
-  // and the message then goes on a fresh connection, once, without reporting the dead one.
-  bool reused = false;
-  if (s) {
-    if (co_await s->reset())
-      reused = true;
-    else
-      s.reset();
-  }
+  // A pooled connection may have died while idle (server timeout, 421 on shutdown): the RSET
+  // that deliver() sends first on a reused connection tells, and the message then goes on a
+  // fresh connection, once, without reporting the dead one.
+  bool reused = s != nullptr;
   for (;;) {
     if (!s) {
       s = d.make_session();
       if (auto f = co_await s->open()) {
         d.retire(std::move(s)); // never pooled: it did not get through its setup
         d.free_slot();
-        co_return std::move(*f);
+        co_return done(std::move(*f));
       }
     }
-    outcome o = co_await s->deliver(env, message);
+    outcome o = co_await s->deliver(env, message, reused, before_dot);
     if (reused && s->lost_before_mail()) {
       d.retire(std::move(s)); // the slot stays ours for the fresh connection
       reused = false;
       continue;
     }
     d.release(std::move(s));
-    co_return o;
+    co_return done(std::move(o));
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,14 +23,24 @@ struct relay_config {
   std::uint16_t port = 25;
   std::string helo_name = "localhost";
   smtp::tls_mode tls = tls_mode::none;
-  std::string ca_file;     // empty: system store
-  bool verify_peer = true; // certificate and host name
-  std::string user;        // AUTH when non-empty
-  std::string password;    // never logged
+  std::string ca_file;      // empty: system store
+  bool verify_peer = true;  // certificate and host name
+  std::string user;         // AUTH when non-empty
+  std::string password;     // never logged
+  std::string oauth2_token; // XOAUTH2 access token (with `user`); never logged
   bool allow_plaintext_auth = false;
-  std::chrono::milliseconds connect_timeout{10000};
-  std::chrono::milliseconds command_timeout{30000}; // greeting, EHLO, MAIL, RCPT, RSET, QUIT
+  std::chrono::milliseconds connect_timeout{10000}; // TCP connect and implicit TLS handshake
+  std::chrono::milliseconds command_timeout{30000}; // EHLO, STARTTLS, AUTH, RSET, QUIT
   std::chrono::milliseconds data_timeout{120000};   // body transfer and final dot
+  // RFC 5321 §4.5.3.2, one per phase; zero: inherit the coarse value named beside each (the RFC
+  // minimums are 5 min greeting/MAIL/RCPT, 2 min DATA, 3 min per data block, 10 min final dot).
+  std::chrono::milliseconds greeting_timeout{0};   // 0: what is left of connect_timeout
+  std::chrono::milliseconds mail_timeout{0};       // 0: command_timeout
+  std::chrono::milliseconds rcpt_timeout{0};       // 0: command_timeout
+  std::chrono::milliseconds data_start_timeout{0}; // DATA until 354; 0: command_timeout
+  std::chrono::milliseconds data_block_timeout{
+      0}; // each write of the body makes progress; 0: data_timeout
+  std::chrono::milliseconds final_dot_timeout{0}; // the reply to the final dot; 0: data_timeout
   std::size_t max_connections = 20;
   std::size_t max_messages_per_connection = 100;
   std::chrono::milliseconds idle_timeout{30000};
@@ -42,11 +53,53 @@ struct envelope {
 
 enum class outcome_kind { sent, transient, permanent };
 
+// What became of one envelope recipient (Postfix's smtp_rcpt.c).
+struct recipient_result {
+  std::string address;
+  outcome_kind kind = outcome_kind::transient;
+  // The reply that decided it: the RCPT reply when the recipient was refused; otherwise the
+  // reply that decided the message (final dot, DATA, MAIL...); code 0 when there was none.
+  // Carries the enhanced status code (reply::enhanced) when the server sent one.
+  reply last;
+};
+
+// The result of one send().
+//
+// `kind`, `last` and `error` describe the message as a whole, as before:
+//   sent       the server took responsibility for it (2xx after the final dot) for AT LEAST ONE
+//              recipient; `error` is empty;
+//   transient  nobody got it, and trying again later may work (4xx, I/O error, timeout, 421);
+//   permanent  nobody got it, and retrying the same content will fail again (5xx, or a local
+//              refusal: SIZE over the server's limit, 8-bit content or an internationalised
+//              address the server cannot take, bad envelope, AUTH refused...).
+// When every recipient was refused at RCPT, the message is transient if any refusal was 4xx
+// (`last` the first 4xx), else permanent (`last` the first 5xx), and the body is not sent.
+//
+// `recipients` has one entry per envelope recipient, in envelope order, whatever happened.
+// Partial acceptance (some RCPT 2xx, some 4xx/5xx) sends the message to the accepted ones:
+// the outcome is then `sent`, the accepted recipients are `sent`, and each refused one carries
+// its own kind and RCPT reply. A caller that retries must retry only the `transient`
+// recipients, or the accepted ones receive the message twice.
 struct outcome {
   outcome_kind kind = outcome_kind::transient;
   reply last;        // the reply that decided it (code 0 when none: connection or timeout)
   std::string error; // local description: "connect: Connection refused", "timeout in RCPT", ...
+  std::vector<recipient_result> recipients;
+
+  // Some recipients got the message and some were refused.
+  bool partial() const {
+    if (kind != outcome_kind::sent) return false;
+    for (const auto& r : recipients)
+      if (r.kind != outcome_kind::sent) return true;
+    return false;
+  }
 };
+
+// Called once the whole body is with the server, right before the final dot: the dot is
+// written only when it returns true. On false the connection is closed without the dot (the
+// server drops the transaction) and the outcome is transient. For the caller to record
+// durably that the message may be delivered from now on.
+using before_dot_fn = std::function<boost::asio::awaitable<bool>()>;
 
 // Threading: a client and every coroutine it starts run on the one executor given to the
 // constructor, and that executor must not run handlers concurrently (an io_context run by one
@@ -59,10 +112,24 @@ public:
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
-  // Delivers one message (CRLF, not dot-stuffed) to every recipient. The outcome
-  // is decided where the reply is read: 2xx sent, 4xx/connection/timeout transient,
-  // 5xx permanent. Never throws for network or protocol failures.
-  boost::asio::awaitable<outcome> send(const envelope& env, std::string_view message);
+  // Delivers one message (not dot-stuffed) to every recipient. The outcome is decided where
+  // the reply is read: 2xx sent, 4xx/connection/timeout transient, 5xx permanent (see
+  // `outcome`). Never throws for network or protocol failures.
+  //
+  // Extensions, when the server offers them: PIPELINING (RFC 2920: MAIL, every RCPT and DATA
+  // in one write, replies matched in order), SIZE (RFC 1870: SIZE= sent; a message over the
+  // server's limit is refused before MAIL, permanent), 8BITMIME (BODY=8BITMIME when the
+  // message has a byte >= 0x80; such a message to a server without 8BITMIME is permanent: we
+  // do not downgrade), SMTPUTF8 (RFC 6531: a non-ASCII byte in an envelope address adds the
+  // SMTPUTF8 parameter; without the extension, permanent).
+  // Content safety, whatever the caller gives: bare CR and bare LF become CRLF (no
+  // <LF>.<LF> or <CR>.<CR> can reach the server), dot-stuffing, and a line longer than 998
+  // octets is broken by inserting CRLF SP (as Postfix's smtp_line_length_limit does).
+  // `message` must stay alive and unchanged until the returned awaitable completes: the body
+  // is written from it without a copy.
+  // `before_dot` (optional): see before_dot_fn.
+  boost::asio::awaitable<outcome> send(const envelope& env, std::string_view message,
+                                       const before_dot_fn* before_dot = nullptr);
 
   // Probes the relay once (connect, greeting, EHLO, QUIT); for start-up checks.
   // With TLS or a user configured, STARTTLS (or implicit TLS) and AUTH are done too, so a bad

@@ -175,6 +175,7 @@ capabilities parse_ehlo(const reply& r) {
       caps.enhanced_status_codes = true;
     } else if (iequals(key, "SIZE")) {
       // RFC 1870: "SIZE" alone means the server announces no fixed limit; keep 0.
+      caps.size_offered = true;
       if (words.size() > 1) {
         std::size_t n = 0;
         auto [p, ec] = std::from_chars(words[1].data(), words[1].data() + words[1].size(), n);

@@ -45,7 +45,8 @@ private:
 struct capabilities {
   bool starttls = false, pipelining = false, eightbitmime = false, smtputf8 = false;
   bool enhanced_status_codes = false;
-  std::size_t size = 0; // 0: not advertised
+  bool size_offered = false; // SIZE, with or without a limit
+  std::size_t size = 0;      // the limit; 0: none announced
   bool auth_plain = false, auth_login = false, auth_xoauth2 = false;
 };
 capabilities parse_ehlo(const reply& r);

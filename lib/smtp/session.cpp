@@ -1,9 +1,9 @@
 // The SMTP session state machine: one connection, each step one co_await with its own deadline.
 #include "smtp/session.hpp"
 
+#include <span>
+
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -12,6 +12,7 @@
 
 #include "smtp/outcome.hpp"
 #include "smtp/protocol.hpp"
+#include "smtp/transaction.hpp"
 
 namespace iaposte::smtp {
 
@@ -23,18 +24,6 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-// Races `op` against the session timer: the value of `op`, or nullopt when the deadline came
-// first (the operation is then cancelled and the caller closes the connection).
-template <typename T>
-awaitable<std::optional<T>> before(asio::steady_timer& timer, session::clock::time_point deadline,
-                                   awaitable<T> op) {
-  using namespace asio::experimental::awaitable_operators;
-  timer.expires_at(deadline);
-  auto r = co_await (std::move(op) || timer.async_wait(use_tuple));
-  if (r.index() == 0) co_return std::get<0>(std::move(r));
-  co_return std::nullopt;
-}
 
 bool is_2xx(const reply& r) {
   return r.code >= 200 && r.code < 300;
@@ -83,14 +72,93 @@ outcome session::refuse(std::string_view phase, reply r) {
   return o;
 }
 
+void session::arm(clock::time_point deadline) {
+  deadline_ = deadline;
+  timed_out_ = false;
+  if (deadline < timer_at_) {
+    timer_at_ = deadline;
+    timer_.expires_at(deadline); // aborts the wait set for a later time
+    wait_timer();
+  }
+}
+
+void session::wait_timer() {
+  timer_.async_wait([this, alive = std::weak_ptr<char>(alive_)](const error_code& ec) {
+    if (ec || alive.expired()) return; // superseded by a nearer deadline, or destroyed
+    on_timer();
+  });
+}
+
+void session::on_timer() {
+  timer_at_ = clock::time_point::max();
+  if (deadline_ == clock::time_point::max()) return; // nothing in progress: sleep
+  if (clock::now() >= deadline_) {
+    // cancel(), not close(): the failing operation reports it and its caller closes; a timer
+    // that fires just after the operation completed harms nothing.
+    timed_out_ = true;
+    deadline_ = clock::time_point::max();
+    error_code ignored;
+    stream_.next_layer().cancel(ignored);
+    return;
+  }
+  timer_at_ = deadline_; // the deadline moved later since the timer was set
+  timer_.expires_at(deadline_);
+  wait_timer();
+}
+
 awaitable<std::optional<outcome>> session::write(std::string_view bytes, std::string_view phase,
                                                  clock::time_point deadline) {
   auto buf = asio::buffer(bytes.data(), bytes.size());
+  arm(deadline);
+  // GCC 12 mis-handles co_await inside ?: (temporaries destroyed twice): choose the
+  // operation first, then await it.
   auto op = tls_active_ ? asio::async_write(stream_, buf, use_tuple)
                         : asio::async_write(stream_.next_layer(), buf, use_tuple);
-  auto r = co_await before(timer_, deadline, std::move(op));
-  if (!r) co_return fail(classify::timeout_writing(phase));
-  if (auto [ec, n] = *r; ec) co_return fail(classify::write_error(phase, ec));
+  auto [ec, n] = co_await std::move(op);
+  disarm();
+  if (ec)
+    co_return fail(timed_out_ ? classify::timeout_writing(phase)
+                              : classify::write_error(phase, ec));
+  co_return std::nullopt;
+}
+
+awaitable<std::optional<outcome>> session::write_payload(bool hold_dot) {
+  const auto block = phase_timeout(cfg_->data_block_timeout, cfg_->data_timeout);
+  // Few pieces (the usual composed message: itself and the terminator) go as one writev;
+  // many (a body full of bare LFs) are gathered into one buffer first, and TLS writes one
+  // record per buffer anyway.
+  // hold_dot: everything but the final ".\r\n" (the last piece ends with it).
+  const std::size_t held = hold_dot ? protocol::lone_dot.size() : 0;
+  auto piece_at = [&](std::size_t i) {
+    auto piece = payload_.pieces[i];
+    return i + 1 == payload_.pieces.size() ? piece.substr(0, piece.size() - held) : piece;
+  };
+  wbufs_.clear();
+  if (payload_.pieces.size() <= 16 && !tls_active_) {
+    for (std::size_t i = 0; i < payload_.pieces.size(); ++i)
+      if (auto piece = piece_at(i); !piece.empty()) wbufs_.emplace_back(piece.data(), piece.size());
+  } else {
+    out_.clear();
+    out_.reserve(payload_.wire_size);
+    for (std::size_t i = 0; i < payload_.pieces.size(); ++i)
+      out_.append(piece_at(i));
+    wbufs_.emplace_back(out_.data(), out_.size());
+  }
+  auto progress = [this, block](const error_code& ec, std::size_t) -> std::size_t {
+    if (ec) return 0;
+    deadline_ = clock::now() + block; // later than before: the timer catches up lazily
+    return 65536;
+  };
+  arm(clock::now() + block);
+  // A span, not the vector: Asio copies the buffer sequence into the operation, twice.
+  std::span<const asio::const_buffer> bufs(wbufs_);
+  auto op = tls_active_ ? asio::async_write(stream_, bufs, progress, use_tuple)
+                        : asio::async_write(stream_.next_layer(), bufs, progress, use_tuple);
+  auto [ec, n] = co_await std::move(op);
+  disarm();
+  if (ec)
+    co_return fail(timed_out_ ? classify::timeout_writing("message body")
+                              : classify::write_error("message body", ec));
   co_return std::nullopt;
 }
 
@@ -116,16 +184,14 @@ awaitable<session::chat_result> session::read_reply(std::string_view phase,
     }
     rpos_ = rlen_ = 0;
     auto buf = asio::buffer(rbuf_);
+    arm(deadline);
     auto op = tls_active_ ? stream_.async_read_some(buf, use_tuple)
                           : stream_.next_layer().async_read_some(buf, use_tuple);
-    auto r = co_await before(timer_, deadline, std::move(op));
-    if (!r) {
-      out.failure = fail(classify::timeout_reading(phase));
-      co_return out;
-    }
-    auto [ec, n] = *r;
+    auto [ec, n] = co_await std::move(op);
+    disarm();
     if (ec) {
-      out.failure = fail(classify::read_error(phase, ec));
+      out.failure =
+          fail(timed_out_ ? classify::timeout_reading(phase) : classify::read_error(phase, ec));
       co_return out;
     }
     rlen_ = n;
@@ -156,10 +222,17 @@ awaitable<std::optional<outcome>> session::connect(clock::time_point deadline) {
     for (const auto& e : results)
       endpoints.push_back(e.endpoint());
   }
-  auto r = co_await before(timer_, deadline, asio::async_connect(sock, endpoints, use_tuple));
-  if (!r) co_return fail(classify::local_transient("timeout connecting to " + where));
-  if (auto& [cec, ep] = *r; cec)
-    co_return fail(classify::local_transient("connect " + where + ": " + cec.message()));
+  // One endpoint after the other, all under the one deadline.
+  error_code cec = asio::error::host_not_found;
+  arm(deadline);
+  for (const auto& ep : endpoints) {
+    if (sock.is_open()) sock.close(ec);
+    std::tie(cec) = co_await sock.async_connect(ep, use_tuple);
+    if (!cec || timed_out_) break;
+  }
+  disarm();
+  if (timed_out_) co_return fail(classify::local_transient("timeout connecting to " + where));
+  if (cec) co_return fail(classify::local_transient("connect " + where + ": " + cec.message()));
   sock.set_option(tcp::no_delay(true), ec);
   usable_ = true;
   co_return std::nullopt;
@@ -169,11 +242,11 @@ awaitable<std::optional<outcome>> session::handshake(clock::time_point deadline)
   std::string error;
   if (!tls::prepare(stream_, cfg_->host, tls::verifies(*cfg_), error))
     co_return fail(classify::local_transient(std::move(error)));
-  auto r = co_await before(timer_, deadline,
-                           stream_.async_handshake(asio::ssl::stream_base::client, use_tuple));
-  if (!r) co_return fail(classify::local_transient("timeout in TLS handshake"));
-  if (auto [ec] = *r; ec)
-    co_return fail(classify::local_transient(tls::describe_handshake_error(stream_, ec)));
+  arm(deadline);
+  auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::client, use_tuple);
+  disarm();
+  if (timed_out_) co_return fail(classify::local_transient("timeout in TLS handshake"));
+  if (ec) co_return fail(classify::local_transient(tls::describe_handshake_error(stream_, ec)));
   tls_active_ = true;
   co_return std::nullopt;
 }
@@ -224,6 +297,25 @@ awaitable<std::optional<outcome>> session::starttls() {
 awaitable<std::optional<outcome>> session::authenticate() {
   if (!tls_active_ && !cfg_->allow_plaintext_auth)
     co_return classify::local_permanent("AUTH refused: connection not encrypted");
+  if (!cfg_->oauth2_token.empty()) {
+    // A token configured means XOAUTH2 and nothing else: the password, if any, is not a
+    // fallback the operator asked for.
+    if (!caps_.auth_xoauth2)
+      co_return classify::local_permanent("AUTH: XOAUTH2 configured but not offered by " +
+                                          cfg_->host);
+    std::string command = protocol::auth_xoauth2(cfg_->user, cfg_->oauth2_token);
+    auto r = co_await chat(command, "AUTH");
+    wipe(command);
+    if (r.failure) co_return std::move(r.failure);
+    if (r.r.code == 334) {
+      // The token was refused: the 334 carries a base64 JSON status, the client answers with an
+      // empty line and the server then sends its final 4xx/5xx (Google's XOAUTH2 protocol).
+      r = co_await chat(protocol::auth_cancel_challenge, "AUTH");
+      if (r.failure) co_return std::move(r.failure);
+    }
+    if (r.r.code != 235) co_return refuse("AUTH", std::move(r.r));
+    co_return std::nullopt;
+  }
   if (caps_.auth_plain) {
     std::string command = protocol::auth_plain(cfg_->user, cfg_->password);
     auto r = co_await chat(command, "AUTH");
@@ -258,7 +350,10 @@ awaitable<std::optional<outcome>> session::open() {
   if (cfg_->tls == tls_mode::implicit)
     if (auto f = co_await handshake(deadline)) co_return f;
 
-  auto g = co_await read_reply("greeting", deadline);
+  // RFC 5321 §4.5.3.2.1: the greeting has its own timeout, counted from the connection.
+  const auto greeting_deadline =
+      cfg_->greeting_timeout.count() > 0 ? clock::now() + cfg_->greeting_timeout : deadline;
+  auto g = co_await read_reply("greeting", greeting_deadline);
   if (g.failure) co_return std::move(g.failure);
   if (g.r.code != 220) co_return refuse("greeting", std::move(g.r));
   greeting_ = std::move(g.r);
@@ -271,45 +366,211 @@ awaitable<std::optional<outcome>> session::open() {
   co_return std::nullopt;
 }
 
-awaitable<outcome> session::deliver(const envelope& env, std::string_view message) {
-  lost_before_mail_ = false;
-  ++transactions_;
+std::optional<outcome> session::check_extensions(const envelope& env,
+                                                 protocol::mail_params& params) {
+  // RFC 1870 §6.1: the size as the server will count it; a message over the announced limit
+  // would be refused with 552 after transferring it: refuse it here, permanently.
+  if (caps_.size_offered) {
+    params.size = payload_.message_size;
+    if (caps_.size > 0 && payload_.message_size > caps_.size)
+      return classify::local_permanent(
+          "message too large for the server: " + std::to_string(payload_.message_size) +
+          " bytes, SIZE limit " + std::to_string(caps_.size));
+  }
+  // 8-bit content to a server without 8BITMIME (RFC 6152 §3): we do not downgrade (that is
+  // MIME's job, and lib/mime composes 7-bit); the same server would refuse again, so permanent.
+  if (payload_.eight_bit) {
+    if (!caps_.eightbitmime)
+      return classify::local_permanent(
+          "message has 8-bit content but the server does not offer 8BITMIME");
+    params.body_8bitmime = true;
+  }
+  // RFC 6531 §3.4: an internationalised address needs SMTPUTF8; no downgrade exists for it.
+  bool intl = protocol::internationalised(env.mail_from);
+  for (const auto& r : env.rcpt_to)
+    intl = intl || protocol::internationalised(r);
+  if (intl) {
+    if (!caps_.smtputf8)
+      return classify::local_permanent(
+          "internationalised address but the server does not offer SMTPUTF8");
+    params.smtputf8 = true;
+  }
+  return std::nullopt;
+}
 
-  auto m = co_await chat(protocol::mail_from(env.mail_from), "MAIL");
+// RFC 2920: [RSET] MAIL, every RCPT and DATA in one write, then the replies in order. Each
+// reply has its phase's timeout, counted from the previous reply.
+awaitable<std::optional<outcome>> session::pipelined_group(const envelope& env, bool reused,
+                                                           reply& mail) {
+  const auto mail_to = phase_timeout(cfg_->mail_timeout, cfg_->command_timeout);
+  const auto rcpt_to = phase_timeout(cfg_->rcpt_timeout, cfg_->command_timeout);
+  const auto data_to = phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout);
+  if (auto f = co_await write(out_, "MAIL", clock::now() + mail_to)) {
+    lost_before_mail_ = true;
+    co_return f;
+  }
+  if (reused) {
+    auto r = co_await read_reply("RSET", clock::now() + cfg_->command_timeout);
+    if (r.failure) {
+      lost_before_mail_ = true;
+      co_return std::move(r.failure);
+    }
+    if (!is_2xx(r.r)) {
+      lost_before_mail_ = true;
+      co_return fail(classify::rejected("RSET", std::move(r.r)));
+    }
+  }
+  auto m = co_await read_reply("MAIL", clock::now() + mail_to);
   if (m.failure || m.r.code == 421) lost_before_mail_ = true;
-  if (m.failure) co_return std::move(*m.failure);
-  if (!is_2xx(m.r)) co_return refuse("MAIL", std::move(m.r));
+  if (m.failure) co_return std::move(m.failure);
+  mail = std::move(m.r);
+  if (mail.code == 421) co_return std::nullopt; // closed; judge() says so
+  for (std::size_t i = 0; i < env.rcpt_to.size(); ++i) {
+    auto r = co_await read_reply("RCPT", clock::now() + rcpt_to);
+    if (r.failure) co_return std::move(r.failure);
+    rcpt_replies_.push_back(std::move(r.r));
+    if (rcpt_replies_.back().code == 421) co_return std::nullopt;
+  }
+  co_return std::nullopt;
+}
 
-  // Skeleton scope: one outcome for the whole message. Any 4xx recipient defers it, else any
-  // 5xx bounces it, and DATA is not sent. Per-recipient outcomes (send to the accepted ones,
-  // report the others one by one, as Postfix's smtp_rcpt.c does) come with PIPELINING.
-  std::optional<outcome> refused;
+// One command, one reply (no PIPELINING): stops at the first reply that decides.
+awaitable<std::optional<outcome>> session::stepwise_group(const envelope& env, bool reused,
+                                                          reply& mail) {
+  const auto mail_to = phase_timeout(cfg_->mail_timeout, cfg_->command_timeout);
+  const auto rcpt_to = phase_timeout(cfg_->rcpt_timeout, cfg_->command_timeout);
+  if (reused) {
+    auto r = co_await chat(protocol::rset, "RSET");
+    if (r.failure || !is_2xx(r.r)) {
+      lost_before_mail_ = true;
+      if (r.failure) co_return std::move(r.failure);
+      co_return fail(classify::rejected("RSET", std::move(r.r)));
+    }
+  }
+  out_.clear();
+  protocol::append_mail_from(out_, env.mail_from, mail_params_);
+  auto m = co_await write(out_, "MAIL", clock::now() + mail_to);
+  chat_result mr;
+  if (!m) mr = co_await read_reply("MAIL", clock::now() + mail_to);
+  if (m || mr.failure || mr.r.code == 421) lost_before_mail_ = true;
+  if (m) co_return m;
+  if (mr.failure) co_return std::move(mr.failure);
+  mail = std::move(mr.r);
+  if (!is_2xx(mail)) co_return std::nullopt;
   for (const auto& rcpt : env.rcpt_to) {
-    auto r = co_await chat(protocol::rcpt_to(rcpt), "RCPT");
-    if (r.failure) co_return std::move(*r.failure);
-    if (is_2xx(r.r)) continue;
-    bool first_transient =
-        r.r.transient() && (!refused || refused->kind != outcome_kind::transient);
-    if (r.r.code == 421 || !(r.r.transient() || r.r.permanent()))
-      co_return refuse("RCPT", std::move(r.r));
-    if (!refused || first_transient) refused = refuse("RCPT", std::move(r.r));
+    out_.clear();
+    protocol::append_rcpt_to(out_, rcpt);
+    if (auto f = co_await write(out_, "RCPT", clock::now() + rcpt_to)) co_return f;
+    auto r = co_await read_reply("RCPT", clock::now() + rcpt_to);
+    if (r.failure) co_return std::move(r.failure);
+    rcpt_replies_.push_back(std::move(r.r));
+    if (rcpt_replies_.back().code == 421) break;
   }
-  if (refused) {
-    co_await reset(); // a failed RSET closes the session; the outcome stays the RCPT one
-    co_return std::move(*refused);
+  co_return std::nullopt;
+}
+
+awaitable<outcome> session::deliver(const envelope& env, std::string_view message, bool reused,
+                                    const before_dot_fn* before_dot) {
+  lost_before_mail_ = false;
+  payload_.build(message);
+  mail_params_ = {};
+  if (auto refused = check_extensions(env, mail_params_)) co_return std::move(*refused);
+  ++transactions_;
+  rcpt_replies_.clear();
+
+  const bool pipelining = caps_.pipelining;
+  reply mail;
+  if (pipelining) {
+    out_.clear();
+    if (reused) out_.append(protocol::rset);
+    protocol::append_mail_from(out_, env.mail_from, mail_params_);
+    for (const auto& rcpt : env.rcpt_to)
+      protocol::append_rcpt_to(out_, rcpt);
+    out_.append(protocol::data);
+  }
+  std::optional<outcome> failed;
+  if (pipelining)
+    failed = co_await pipelined_group(env, reused, mail);
+  else
+    failed = co_await stepwise_group(env, reused, mail);
+  if (failed) co_return std::move(*failed);
+
+  std::vector<recipient_result> recipients;
+  std::optional<reply> data;
+  // With PIPELINING the DATA reply follows the RCPT replies, unless a 421 ended the group.
+  bool ended = mail.code == 421 || (!rcpt_replies_.empty() && rcpt_replies_.back().code == 421);
+  if (pipelining && !ended) {
+    auto d = co_await read_reply(
+        "DATA", clock::now() + phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout));
+    if (d.failure) co_return std::move(*d.failure);
+    data = std::move(d.r);
+  }
+  auto v =
+      transaction::judge(mail, rcpt_replies_, data ? &*data : nullptr, env.rcpt_to, recipients);
+  if (v.action == transaction::next::send_data) {
+    const auto deadline =
+        clock::now() + phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout);
+    if (auto f = co_await write(protocol::data, "DATA", deadline)) co_return std::move(*f);
+    auto d = co_await read_reply("DATA", deadline);
+    if (d.failure) co_return std::move(*d.failure);
+    data = std::move(d.r);
+    v = transaction::judge(mail, rcpt_replies_, &*data, env.rcpt_to, recipients);
   }
 
-  auto d = co_await chat(protocol::data, "DATA");
-  if (d.failure) co_return std::move(*d.failure);
-  if (d.r.code != 354) co_return refuse("DATA", std::move(d.r));
-
-  const std::string payload = protocol::data_payload(message);
-  if (auto f = co_await write(payload, "message body", clock::now() + cfg_->data_timeout))
-    co_return std::move(*f);
-  auto e = co_await read_reply("end of data", clock::now() + cfg_->data_timeout);
-  if (e.failure) co_return std::move(*e.failure);
-  if (!is_2xx(e.r)) co_return refuse("end of data", std::move(e.r));
-  co_return classify::sent(std::move(e.r));
+  const auto final_to = phase_timeout(cfg_->final_dot_timeout, cfg_->data_timeout);
+  outcome o;
+  switch (v.action) {
+  case transaction::next::send_data: // judge() never asks twice; a bug if it does
+    close();
+    o = classify::local_transient("internal error: DATA asked for twice");
+    break;
+  case transaction::next::close:
+    close();
+    o = std::move(*v.result);
+    break;
+  case transaction::next::rset:
+    co_await reset(); // a failed RSET closes the session; the outcome stays the refusal
+    o = std::move(*v.result);
+    break;
+  case transaction::next::lone_dot: {
+    // The server said 354 although nobody is to receive the message (RFC 2920 §3.1): end the
+    // transaction with the terminator alone; its reply does not change the outcome.
+    auto w = co_await write(protocol::lone_dot, "end of data", clock::now() + final_to);
+    if (!w) (void)co_await read_reply("end of data", clock::now() + final_to);
+    o = std::move(*v.result);
+    break;
+  }
+  case transaction::next::send_body: {
+    const bool hold_dot = before_dot && *before_dot;
+    if (auto f = co_await write_payload(hold_dot)) {
+      o = std::move(*f);
+      break;
+    }
+    if (hold_dot) {
+      // The body is with the server; the caller's word, then the final dot.
+      if (!co_await (*before_dot)()) {
+        close(); // no dot: the server discards the transaction
+        o = classify::local_transient("not sent: the attempt was not recorded in time");
+        break;
+      }
+      if (auto f = co_await write(protocol::lone_dot, "final dot", clock::now() + final_to)) {
+        o = std::move(*f);
+        break;
+      }
+    }
+    auto e = co_await read_reply("end of data", clock::now() + final_to);
+    if (e.failure)
+      o = std::move(*e.failure);
+    else if (is_2xx(e.r))
+      o = classify::sent(std::move(e.r));
+    else
+      o = refuse("end of data", std::move(e.r));
+    break;
+  }
+  }
+  o.recipients = std::move(recipients);
+  transaction::settle(o, env.rcpt_to);
+  co_return o;
 }
 
 awaitable<bool> session::reset() {

@@ -5,12 +5,15 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "smtp/client.hpp"
+#include "smtp/protocol.hpp"
 #include "smtp/reply.hpp"
 #include "smtp/tls.hpp"
 
@@ -33,8 +36,15 @@ public:
   // Connect, greeting, EHLO (HELO on 5xx), STARTTLS and EHLO again, AUTH. nullopt: ready.
   boost::asio::awaitable<std::optional<outcome>> open();
 
-  // One mail transaction: MAIL, every RCPT, DATA, payload, final dot.
-  boost::asio::awaitable<outcome> deliver(const envelope& env, std::string_view message);
+  // One mail transaction: MAIL, every RCPT, DATA (one write with PIPELINING), payload, final
+  // dot. `reused`: the connection carried a message before; RSET first (in the same write with
+  // PIPELINING), so that a connection the server dropped while idle shows before MAIL.
+  // o.recipients is filled for the recipients whose RCPT reply decided them (see
+  // transaction::settle for the rest).
+  // `before_dot` (optional): see client::send.
+  boost::asio::awaitable<outcome> deliver(const envelope& env, std::string_view message,
+                                          bool reused = false,
+                                          const before_dot_fn* before_dot = nullptr);
 
   // RSET; false when the session is dead (closed).
   boost::asio::awaitable<bool> reset();
@@ -70,6 +80,9 @@ private:
 
   boost::asio::awaitable<std::optional<outcome>>
   write(std::string_view bytes, std::string_view phase, clock::time_point deadline);
+  // The DATA payload as a gather write; each write that makes progress extends the deadline
+  // by data_block_timeout (RFC 5321 §4.5.3.2.5).
+  boost::asio::awaitable<std::optional<outcome>> write_payload(bool hold_dot = false);
   boost::asio::awaitable<chat_result> read_reply(std::string_view phase,
                                                  clock::time_point deadline);
   // One command and its reply under one command_timeout (Postfix's smtp_chat_cmd/resp).
@@ -77,6 +90,32 @@ private:
 
   outcome fail(outcome o);                         // closes, returns o
   outcome refuse(std::string_view phase, reply r); // a reply other than the expected one
+
+  // Local refusals that depend on what this server offers (SIZE, 8BITMIME, SMTPUTF8), decided
+  // before anything is sent; fills `params`.
+  std::optional<outcome> check_extensions(const envelope& env, protocol::mail_params& params);
+  boost::asio::awaitable<std::optional<outcome>> pipelined_group(const envelope& env, bool reused,
+                                                                 reply& mail);
+  boost::asio::awaitable<std::optional<outcome>> stepwise_group(const envelope& env, bool reused,
+                                                                reply& mail);
+
+  // Deadlines: one timer per session, armed lazily. arm() before an operation, disarm() after;
+  // when the deadline passes first, the socket's operations are cancelled and timed_out_ says
+  // why they failed. No allocation and no timer syscall per operation in the common case
+  // (the timer only moves when a deadline comes earlier than the one it waits for).
+  void arm(clock::time_point deadline);
+  void disarm() { deadline_ = clock::time_point::max(); }
+  void wait_timer();
+  void on_timer();
+  clock::time_point deadline_ = clock::time_point::max();
+  clock::time_point timer_at_ = clock::time_point::max();
+  bool timed_out_ = false;
+  std::shared_ptr<char> alive_ = std::make_shared<char>(0); // guards timer handlers
+
+  std::chrono::milliseconds phase_timeout(std::chrono::milliseconds specific,
+                                          std::chrono::milliseconds fallback) const {
+    return specific.count() > 0 ? specific : fallback;
+  }
 
   std::shared_ptr<const relay_config> cfg_;
   std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
@@ -91,6 +130,13 @@ private:
   bool usable_ = false;
   bool lost_before_mail_ = false;
   std::size_t transactions_ = 0;
+
+  // Reused from message to message: no allocation per message once warm.
+  std::string out_;           // the command group
+  protocol::payload payload_; // the body's pieces
+  std::vector<boost::asio::const_buffer> wbufs_;
+  std::vector<reply> rcpt_replies_;
+  protocol::mail_params mail_params_;
 };
 
 } // namespace iaposte::smtp

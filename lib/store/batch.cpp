@@ -64,7 +64,15 @@ existing AS (
    WHERE m.tenant = i.tenant AND m.request_id = i.request_id
   RETURNING m.tenant, m.request_id, m.state, m.attempts, m.message_id, m.owner,
             (extract(epoch FROM m.lease_until) * 1000000)::bigint AS lease_us,
-            m.published_at IS NOT NULL AS published, m.last_code, m.last_enhanced,
+            (extract(epoch FROM m.updated_at) * 1000000)::bigint AS updated_us,
+            m.published_at IS NOT NULL AS published,
+            CASE WHEN m.state = 'sending' OR (m.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql(
+                      AND m.published_at IS NULL)
+                 THEN (SELECT (extract(epoch FROM max(e.at)) * 1000000)::bigint
+                         FROM message_events e
+                        WHERE e.tenant = m.tenant AND e.request_id = m.request_id) END
+              AS last_event_us,
+            m.last_code, m.last_enhanced,
             m.last_reply, m.reason,
             CASE WHEN m.state NOT IN )sql" IAPOSTE_TERMINAL_STATES R"sql( AND m.owner = $2
                       AND m.content IS DISTINCT FROM i.content
@@ -81,7 +89,8 @@ inserted AS (
   ON CONFLICT (tenant, request_id) DO NOTHING
   RETURNING tenant, request_id, state, attempts, message_id, owner,
             (extract(epoch FROM lease_until) * 1000000)::bigint AS lease_us,
-            false AS published, last_code, last_enhanced, last_reply, reason,
+            (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us,
+            false AS published, NULL::bigint AS last_event_us, last_code, last_enhanced, last_reply, reason,
             NULL::text AS content
 )
 SELECT false AS fresh, * FROM existing
@@ -235,7 +244,7 @@ struct claim_answer {
   std::string state, message_id, owner, reason;
   int attempts = 0;
   std::optional<std::string> content; // none: the stored content is what was sent
-  std::optional<core::clock::time_point> lease_until;
+  std::optional<core::clock::time_point> lease_until, updated_at, last_event_at;
   std::optional<core::smtp_reply_info> last_smtp;
 };
 
@@ -254,6 +263,10 @@ claim_answer read_answer(const pqxx::row& row) {
   a.reason = text_of(row["reason"]);
   if (!row["content"].is_null()) a.content = row["content"].c_str();
   if (!row["lease_us"].is_null()) a.lease_until = from_epoch_us(row["lease_us"].as<std::int64_t>());
+  if (!row["updated_us"].is_null())
+    a.updated_at = from_epoch_us(row["updated_us"].as<std::int64_t>());
+  if (!row["last_event_us"].is_null())
+    a.last_event_at = from_epoch_us(row["last_event_us"].as<std::int64_t>());
   if (!row["last_code"].is_null())
     a.last_smtp = core::smtp_reply_info{row["last_code"].as<int>(), text_of(row["last_enhanced"]),
                                         text_of(row["last_reply"])};
@@ -320,6 +333,8 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
     r.attempts = a.attempts;
     r.message_id = a.message_id;
     r.lease_until = a.lease_until;
+    r.updated_at = a.updated_at;
+    r.last_event_at = a.last_event_at;
     r.last_smtp = a.last_smtp;
     r.reason = a.reason;
     if (is_terminal_state(a.state)) {

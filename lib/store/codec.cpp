@@ -1,36 +1,18 @@
 // Values to and from their PostgreSQL text form: status names, timestamps, clean text.
 #include "store/codec.hpp"
 
-#include <array>
 #include <cstdio>
 #include <ctime>
 #include <utility>
 
 namespace iaposte::store::detail {
-namespace {
-
-constexpr std::array<std::pair<core::status, std::string_view>, 7> names{{
-    {core::status::accepted, "accepted"},
-    {core::status::deferred, "deferred"},
-    {core::status::sent, "sent"},
-    {core::status::bounced, "bounced"},
-    {core::status::failed, "failed"},
-    {core::status::rejected, "rejected"},
-    {core::status::duplicate, "duplicate"},
-}};
-
-} // namespace
-
+// The column values are the status names of the events (core/status.cpp), one list.
 std::string_view status_name(core::status s) {
-  for (const auto& [st, name] : names)
-    if (st == s) return name;
-  return "accepted";
+  return core::to_string(s);
 }
 
 std::optional<core::status> status_from_name(std::string_view s) {
-  for (const auto& [st, name] : names)
-    if (name == s) return st;
-  return std::nullopt;
+  return core::status_from_string(s);
 }
 
 bool is_terminal_state(std::string_view state) {

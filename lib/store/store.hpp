@@ -62,6 +62,12 @@ struct claim_result {
   // re-publish a terminal event; for other kinds, the last attempt's reply if any.
   std::optional<core::smtp_reply_info> last_smtp{};
   std::string reason{};
+  // When the row last changed state (for a terminal row: when its outcome was recorded;
+  // a claim that leaves the row to someone else does not touch it).
+  std::optional<core::clock::time_point> updated_at{};
+  // State `sending`, or terminal and not published: when its last history event happened
+  // (the daemon's clock), to look for what was published since.
+  std::optional<core::clock::time_point> last_event_at{};
 };
 
 struct event_record {

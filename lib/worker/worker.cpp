@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <mutex>
 #include <random>
 #include <set>
@@ -29,6 +30,13 @@ using asio::awaitable;
 using namespace asio::experimental::awaitable_operators;
 using core::status;
 
+// The statuses an attempt that reached its final dot can end with. (Outside the coroutine:
+// GCC 12 miscompiles a braced list of string literals in a coroutine frame.)
+const std::vector<std::string>& attempt_outcomes() {
+  static const std::vector<std::string> v{"sent", "bounced", "failed", "deferred"};
+  return v;
+}
+
 struct worker::impl : std::enable_shared_from_this<impl> {
   asio::any_io_executor ex;
   worker_config cfg;
@@ -36,16 +44,81 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   store::store& db;
   smtp::client& smtp;
   std::function<void(const kafka::message&)> finished;
+  kafka::key_finder* finder;
 
   std::atomic<std::size_t> active{0};
   bool stopping = false;                  // executor thread only
   std::set<asio::steady_timer*> sleepers; // executor thread only
   counters stats;                         // executor thread only
+  // Requests being handled here ("tenant\n request_id"): a second copy (a retry topic's copy
+  // next to a redelivered original) waits for the first, since claims by one owner succeed.
+  std::set<std::string> handling; // executor thread only
   std::mt19937_64 rng{std::random_device{}()};
 
   impl(asio::any_io_executor e, worker_config c, kafka::producer& p, store::store& s,
-       smtp::client& m, std::function<void(const kafka::message&)> f)
-      : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)) {}
+       smtp::client& m, std::function<void(const kafka::message&)> f, kafka::key_finder* kf)
+      : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)),
+        finder(kf) {}
+
+  // The status event of this request already on the status topic (published before a
+  // crash that kept its record or its "published" mark from PostgreSQL): the last one with
+  // one of `statuses` (and attempt `attempt` when not negative), from the request's last
+  // recorded event on. Unknown (no finder, or the scan failed): none.
+  awaitable<std::optional<nlohmann::json>> find_published(const core::request& req,
+                                                          const store::claim_result& claim,
+                                                          const std::vector<std::string>& statuses,
+                                                          int attempt) {
+    auto since = claim.last_event_at ? claim.last_event_at : claim.updated_at;
+    if (!finder || !since) co_return std::nullopt;
+    const auto* wanted = &statuses;
+    const std::string* tenant = &req.tenant;
+    // The margin covers clock skew between this host and the one that published.
+    auto payload = co_await await_callback<std::optional<std::string>>([&](auto done) {
+      finder->find(
+          req.request_id, *since - std::chrono::seconds(5),
+          [wanted, tenant, attempt](std::string_view p) {
+            auto j = nlohmann::json::parse(p, nullptr, false);
+            if (!j.is_object() || j.value("tenant", "") != *tenant) return false;
+            if (attempt >= 0 && j.value("attempt", -1) != attempt) return false;
+            const std::string st = j.value("status", "");
+            return std::find(wanted->begin(), wanted->end(), st) != wanted->end();
+          },
+          [done](std::optional<std::string> found, std::string error) {
+            if (!error.empty()) log::warn("request.status_lookup_failed", {{"error", error}});
+            done(std::move(found));
+          });
+    });
+    if (!payload) co_return std::nullopt;
+    co_return nlohmann::json::parse(*payload, nullptr, false);
+  }
+
+  static std::optional<core::status_event> event_of(const nlohmann::json& j,
+                                                    const std::string& request_id) {
+    try {
+      return core::status_event_from_json(j);
+    } catch (const std::exception& e) {
+      log::warn("request.status_unreadable", {{"request_id", request_id}, {"error", e.what()}});
+      return std::nullopt;
+    }
+  }
+
+  // The outcome of an unconfirmed attempt, found on the status topic: recorded as it was,
+  // and this redelivery ends as a duplicate.
+  awaitable<void> adopt(const kafka::message& m, const core::status_event& was,
+                        core::status_event dup) {
+    const std::string state(core::to_string(was.status));
+    log::info("request.duplicate", {{"request_id", was.request_id},
+                                    {"tenant", was.tenant},
+                                    {"state", state},
+                                    {"found_on_status_topic", true}});
+    dup.reason = "already " + state;
+    auto [recorded, settled] = co_await (record(was) && settle(dup));
+    if (recorded && settled) {
+      count(status::duplicate);
+      mark_published(was);
+      finished(m);
+    }
+  }
 
   // Waits `d`; false when the worker is stopping (the request is left for redelivery).
   awaitable<bool> sleep(std::chrono::milliseconds d) {
@@ -67,6 +140,27 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                             ev.reason,  ev.next_attempt_at, ev.timestamp};
     co_return co_await await_callback<bool>(
         [this, r = &rec](auto done) { db.record(std::move(*r), [done] { done(true); }); });
+  }
+
+  // Records `ev` and waits at most `timeout` for it; false when it did not complete in time
+  // (it still completes later, in order with what is queued after it).
+  awaitable<bool> record_within(const core::status_event& ev, std::chrono::milliseconds timeout) {
+    struct state {
+      bool done = false;
+      asio::steady_timer timer;
+    };
+    auto st = std::make_shared<state>(state{false, asio::steady_timer(ex, timeout)});
+    db.record(store::event_record{ev.tenant, ev.request_id, ev.status, ev.attempt, ev.message_id,
+                                  ev.smtp, ev.reason, ev.next_attempt_at, ev.timestamp},
+              [st, e = ex] {
+                asio::post(e, [st] {
+                  st->done = true;
+                  st->timer.cancel();
+                });
+              });
+    boost::system::error_code ec;
+    co_await st->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_return st->done;
   }
 
   // Produces until the broker acknowledges; false only when stopping.
@@ -134,8 +228,75 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       ++stats.duplicate;
       break;
     case status::accepted:
+    case status::sending:
       break;
     }
+  }
+
+  static std::int64_t epoch_ms(core::clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+
+  // A time header (ms since the epoch) of a message from a retry topic.
+  static std::optional<core::clock::time_point> header_time(const kafka::message& m,
+                                                            std::string_view name) {
+    const std::string* v = m.header(name);
+    if (!v) return std::nullopt;
+    std::int64_t ms = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), ms);
+    if (ec != std::errc{} || end != v->data() + v->size()) return std::nullopt;
+    return core::clock::time_point(std::chrono::milliseconds(ms));
+  }
+
+  static std::string source_of(const kafka::message& m) {
+    return m.topic + "/" + std::to_string(m.partition) + "@" + std::to_string(m.offset);
+  }
+
+  enum class waited { ready, stopped, handed_off };
+
+  // Waits until `target`: in-process when it is near (or no retry topic fits), otherwise
+  // hands the request to the retry topic with the longest delay not above the wait, its
+  // lease released first; the caller then commits the message (`handed_off`). The copy
+  // carries the time it is wanted (due_header) and when the request was first produced.
+  awaitable<waited> wait_until(core::clock::time_point target, const kafka::message& m,
+                               const core::request& req, core::clock::time_point first_seen) {
+    auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(target - core::clock::now());
+    if (remaining.count() <= 0) co_return waited::ready;
+    const retry_tier* tier = nullptr;
+    if (remaining > cfg.in_process_max)
+      for (const auto& t : cfg.retry_tiers)
+        if (t.delay <= remaining) tier = &t;
+    if (!tier) co_return co_await sleep(remaining) ? waited::ready : waited::stopped;
+
+    co_await await_callback<bool>(
+        [&](auto done) { db.release(req.tenant, req.request_id, [done] { done(true); }); });
+    const auto now = core::clock::now();
+    kafka::headers hdrs{
+        {std::string(kafka::not_before_header), std::to_string(epoch_ms(now + tier->delay))},
+        {std::string(due_header), std::to_string(epoch_ms(target))},
+        {std::string(first_seen_header), std::to_string(epoch_ms(first_seen))},
+        {"iaposte-source", source_of(m)}};
+    if (!co_await produce(tier->topic, req.request_id, m.payload, std::move(hdrs)))
+      co_return waited::stopped;
+    ++stats.handed_off;
+    log::info("request.handed_off", {{"request_id", req.request_id},
+                                     {"tenant", req.tenant},
+                                     {"topic", tier->topic},
+                                     {"due_in_ms", remaining.count()}});
+    co_return waited::handed_off;
+  }
+
+  // A request that gave up: its copy on the DLQ, with the reason and the last SMTP reply.
+  awaitable<bool> copy_to_dlq(const kafka::message& m, const core::status_event& ev) {
+    kafka::headers hdrs{{"iaposte-reason", ev.reason},
+                        {"iaposte-status", std::string(core::to_string(ev.status))},
+                        {"iaposte-source", source_of(m)}};
+    if (ev.smtp)
+      hdrs.emplace_back("iaposte-last-reply",
+                        std::to_string(ev.smtp->code) + " " + ev.smtp->enhanced +
+                            (ev.smtp->enhanced.empty() ? "" : " ") + ev.smtp->text);
+    co_return co_await produce(cfg.dlq_topic, ev.request_id, m.payload, std::move(hdrs));
   }
 
   awaitable<void> reject(const kafka::message& m, std::string request_id, std::string tenant,
@@ -190,9 +351,6 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     } else if (content.subject.size() + content.text.size() + content.html.size() >
                cfg.limits.max_body_bytes) {
       problem = "body too large after substitution";
-    } else if (req.send_at && *req.send_at > core::clock::now() + cfg.max_schedule_wait) {
-      problem = "send_at more than " + std::to_string(cfg.max_schedule_wait.count()) +
-                " s ahead is not supported yet";
     }
     if (!problem.empty()) {
       co_await reject(m, req.request_id, req.tenant, req.metadata, problem);
@@ -202,7 +360,11 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     std::string domain = cfg.message_id_domain;
     if (domain.empty()) domain = req.from.email.substr(req.from.email.rfind('@') + 1);
     const std::string message_id = mime::make_message_id(req.tenant, req.request_id, domain);
-    const smtp::envelope env{req.from.email, req.envelope_recipients()};
+    // The recipients still to deliver: after a partial acceptance, only the refused-for-now
+    // ones are retried (the accepted ones must not get it twice).
+    smtp::envelope env{req.from.email, req.envelope_recipients()};
+    std::size_t delivered_to = 0;
+    std::string undelivered; // "addr (550 5.1.1 ...); ..." refused for good along the way
 
     auto event = [&](status s, int attempt) {
       core::status_event ev;
@@ -228,6 +390,16 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                                    m.topic + "/" + std::to_string(m.partition) + "@" +
                                        std::to_string(m.offset)};
     claim_req.content = mime::compose(req, content, message_id, date);
+    const std::string handling_key = req.tenant + '\n' + req.request_id;
+    while (handling.count(handling_key))
+      if (!co_await sleep(std::chrono::milliseconds{200})) co_return;
+    handling.insert(handling_key);
+    struct unmark {
+      std::set<std::string>& set;
+      const std::string& key;
+      ~unmark() { set.erase(key); }
+    } unmark_on_exit{handling, handling_key};
+
     store::claim_result claim;
     for (;;) {
       claim = co_await await_callback<store::claim_result>(
@@ -248,17 +420,26 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
 
     if (claim.kind == store::claim_result::kind::terminal) {
+      const std::vector<std::string> terminal_state(1, claim.state);
       auto ev = event(status::duplicate, claim.attempts);
       if (claim.published) {
         ev.reason = "already " + claim.state;
         log::info("request.duplicate",
                   {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
+      } else if (co_await find_published(req, claim, terminal_state, -1)) {
+        // The event did reach the broker; only its mark was lost: a duplicate, as above.
+        ev.reason = "already " + claim.state;
+        log::info("request.duplicate", {{"request_id", req.request_id},
+                                        {"tenant", req.tenant},
+                                        {"state", claim.state},
+                                        {"found_on_status_topic", true}});
       } else {
         // The outcome reached PostgreSQL but its event never reached the broker (a crash
         // in between): publish the recorded terminal event now, not a duplicate.
         ev.status = core::status_from_string(claim.state).value_or(status::duplicate);
         ev.smtp = claim.last_smtp;
         ev.reason = claim.reason;
+        ++stats.republished;
         log::info("request.republished",
                   {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
       }
@@ -271,20 +452,79 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
     if (claim.kind == store::claim_result::kind::fresh) note(event(status::accepted, 0));
 
-    if (req.send_at) {
-      auto wait =
-          std::chrono::duration_cast<std::chrono::milliseconds>(*req.send_at - core::clock::now());
-      if (wait.count() > 0 && !co_await sleep(wait)) {
-        release(req);
-        co_return;
-      }
-    }
+    // Every retry is bounded by the request's lifetime, counted from when it was first
+    // produced (carried along the retry topics), and by its expires_at.
+    const auto first_seen =
+        header_time(m, first_seen_header)
+            .value_or(m.timestamp_ms > 0
+                          ? core::clock::time_point(std::chrono::milliseconds(m.timestamp_ms))
+                          : core::clock::now());
+    // A scheduled request's lifetime starts at its send_at.
+    auto deadline = std::max(first_seen, req.send_at.value_or(first_seen)) + cfg.lifetime;
+    if (req.expires_at && *req.expires_at < deadline) deadline = *req.expires_at;
 
     const std::string& message = claim.content.empty() ? claim_req.content : claim.content;
 
+    // The first wait: a scheduled send (send_at), or a retry topic's due time.
+    std::optional<core::clock::time_point> wait_for = header_time(m, due_header);
+    if (req.send_at && (!wait_for || *req.send_at > *wait_for)) wait_for = req.send_at;
+
     int attempt = claim.attempts;
+    std::optional<core::smtp_reply_info> last_reply = claim.last_smtp;
+    std::string last_error = claim.reason;
     core::status_event final_ev;
-    for (;;) {
+    // Attempt number `attempt` was on its way (its final dot may have reached the server)
+    // when the daemon that made it stopped. Its outcome may be on the status topic (published,
+    // not recorded): then that is the truth. Otherwise it is reported sent, unconfirmed, and
+    // not sent a second time.
+    bool unconfirmed = cfg.confirm_before_dot && claim.kind == store::claim_result::kind::resumed &&
+                       claim.state == "sending";
+    if (unconfirmed) {
+      auto found = co_await find_published(req, claim, attempt_outcomes(), attempt);
+      if (found && found->value("status", std::string()) == "deferred") {
+        unconfirmed = false; // the dot got a 4xx: retried as usual
+      } else if (found) {
+        if (auto was = event_of(*found, req.request_id)) {
+          auto dup = event(status::duplicate, attempt);
+          co_await adopt(m, *was, std::move(dup));
+          co_return;
+        }
+      }
+    }
+    if (unconfirmed) {
+      final_ev = event(status::sent, attempt);
+      final_ev.reason = "unconfirmed: attempt " + std::to_string(attempt) +
+                        " reached the final dot before the daemon stopped; the server's reply "
+                        "was never recorded, so the message is not sent again";
+      ++stats.unconfirmed;
+      log::warn("request.unconfirmed",
+                {{"request_id", req.request_id}, {"tenant", req.tenant}, {"attempt", attempt}});
+      wait_for.reset();
+    }
+    while (!unconfirmed) { // each outcome leaves with break
+      if (wait_for && *wait_for < deadline) {
+        auto w = co_await wait_until(*wait_for, m, req, first_seen);
+        if (w == waited::stopped) { // redelivered and resumed later, maybe elsewhere
+          release(req);
+          co_return;
+        }
+        if (w == waited::handed_off) {
+          finished(m);
+          co_return;
+        }
+      }
+      wait_for.reset();
+      if (core::clock::now() >= deadline) {
+        final_ev = event(status::failed, attempt);
+        final_ev.smtp = last_reply;
+        final_ev.reason =
+            "expired" + (last_error.empty() ? std::string{} : "; last error: " + last_error);
+        log::warn("request.failed", {{"request_id", req.request_id},
+                                     {"tenant", req.tenant},
+                                     {"attempt", attempt},
+                                     {"reason", final_ev.reason}});
+        break;
+      }
       if (attempt > claim.attempts) {
         // After a backoff wait: renew the lease; if another instance took the request over
         // meanwhile (a rebalance), it is theirs now.
@@ -308,7 +548,13 @@ struct worker::impl : std::enable_shared_from_this<impl> {
           co_return;
         }
       ++attempt;
-      smtp::outcome out = co_await smtp.send(env, message);
+      smtp::before_dot_fn mark_sending;
+      if (cfg.confirm_before_dot)
+        mark_sending = [this, ev = event(status::sending, attempt)]() -> awaitable<bool> {
+          co_return co_await record_within(ev, cfg.confirm_timeout);
+        };
+      smtp::outcome out =
+          co_await smtp.send(env, message, cfg.confirm_before_dot ? &mark_sending : nullptr);
       nlohmann::json fields{{"request_id", req.request_id},
                             {"tenant", req.tenant},
                             {"attempt", attempt},
@@ -316,13 +562,54 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                             {"smtp.enhanced", out.last.enhanced}};
       if (!out.error.empty()) fields["error"] = out.error;
       core::smtp_reply_info reply{out.last.code, out.last.enhanced, out.last.text()};
-      if (out.kind == smtp::outcome_kind::sent) {
+      stats.smtp_no_reply_streak = out.last.code == 0 ? stats.smtp_no_reply_streak + 1 : 0;
+      std::string why = out.error.empty() ? reply.text : out.error;
+      if (out.kind == smtp::outcome_kind::sent && out.partial()) {
+        // Some recipients took it: they are done; the permanently refused ones are noted; the
+        // others (4xx) are retried alone below, as a transient outcome of this attempt.
+        std::vector<std::string> again;
+        std::string deferred_why;
+        for (const auto& r : out.recipients) {
+          std::string line = r.address + " (" + std::to_string(r.last.code) +
+                             (r.last.enhanced.empty() ? "" : " " + r.last.enhanced) + ")";
+          if (r.kind == smtp::outcome_kind::sent)
+            ++delivered_to;
+          else if (r.kind == smtp::outcome_kind::permanent)
+            undelivered += (undelivered.empty() ? "" : "; ") + line;
+          else {
+            again.push_back(r.address);
+            deferred_why += (deferred_why.empty() ? "" : "; ") + line;
+            reply = {r.last.code, r.last.enhanced, r.last.text()};
+          }
+        }
+        fields["recipients_refused"] = undelivered;
+        if (again.empty()) {
+          final_ev = event(status::sent, attempt);
+          final_ev.smtp = core::smtp_reply_info{out.last.code, out.last.enhanced, out.last.text()};
+          final_ev.reason = "not delivered to: " + undelivered;
+          log::info("request.sent", std::move(fields));
+          break;
+        }
+        env.rcpt_to = std::move(again);
+        why = "delivered to " + std::to_string(delivered_to) + " recipient(s), deferred for " +
+              deferred_why;
+        out.kind = smtp::outcome_kind::transient;
+      } else if (out.kind == smtp::outcome_kind::sent) {
         final_ev = event(status::sent, attempt);
         final_ev.smtp = reply;
+        if (!undelivered.empty()) final_ev.reason = "not delivered to: " + undelivered;
         log::info("request.sent", std::move(fields));
         break;
       }
-      std::string why = out.error.empty() ? reply.text : out.error;
+      if (out.kind == smtp::outcome_kind::permanent && delivered_to > 0) {
+        // The last recipients bounced, the others had it: sent, with who did not get it.
+        undelivered += (undelivered.empty() ? "" : "; ") + why;
+        final_ev = event(status::sent, attempt);
+        final_ev.smtp = reply;
+        final_ev.reason = "not delivered to: " + undelivered;
+        log::warn("request.sent", std::move(fields));
+        break;
+      }
       if (out.kind == smtp::outcome_kind::permanent) {
         final_ev = event(status::bounced, attempt);
         final_ev.smtp = reply;
@@ -330,15 +617,17 @@ struct worker::impl : std::enable_shared_from_this<impl> {
         log::warn("request.bounced", std::move(fields));
         break;
       }
+      last_reply = reply;
+      last_error = why;
       auto delay = core::backoff_delay(cfg.backoff, attempt,
                                        std::uniform_real_distribution<double>(0, 1)(rng));
       auto next = core::clock::now() + delay;
-      bool expired = req.expires_at && next > *req.expires_at;
+      bool expired = next >= deadline;
       if (attempt >= cfg.backoff.max_attempts || expired) {
         final_ev = event(status::failed, attempt);
         final_ev.smtp = reply;
         final_ev.reason =
-            (expired ? "expired; last error: "
+            (expired ? "expired before the next attempt; last error: "
                      : "gave up after " + std::to_string(attempt) + " attempts; last error: ") +
             why;
         log::warn("request.failed", std::move(fields));
@@ -352,12 +641,16 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       log::info("request.deferred", std::move(fields));
       count(status::deferred);
       note(std::move(ev));
-      if (!co_await sleep(delay)) { // stopping: redelivered and resumed later, maybe elsewhere
-        release(req);
-        co_return;
-      }
+      wait_for = next;
     }
-    if (co_await settle(final_ev)) {
+    bool durable = false;
+    if (final_ev.status == status::failed) {
+      auto [settled, copied] = co_await (settle(final_ev) && copy_to_dlq(m, final_ev));
+      durable = settled && copied;
+    } else {
+      durable = co_await settle(final_ev);
+    }
+    if (durable) {
       count(final_ev.status);
       mark_published(final_ev);
       finished(m);
@@ -367,9 +660,10 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
 worker::worker(asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
                store::store& store, smtp::client& smtp,
-               std::function<void(const kafka::message&)> finished)
+               std::function<void(const kafka::message&)> finished,
+               kafka::key_finder* status_finder)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(cfg), producer, store, smtp,
-                                   std::move(finished))) {}
+                                   std::move(finished), status_finder)) {}
 
 worker::~worker() = default;
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -24,28 +25,57 @@ class store;
 
 namespace iaposte::worker {
 
+// A retry topic: a request handed to it is consumed again `delay` after it was produced
+// (header kafka::not_before_header). FIFO with one delay per topic.
+struct retry_tier {
+  std::string topic;
+  std::chrono::milliseconds delay{0};
+};
+
 struct worker_config {
   std::string status_topic = "iaposte.status";
   std::string dlq_topic = "iaposte.dlq";
   core::limits limits;
   core::backoff_config backoff;
   std::string message_id_domain; // empty: the sender's domain
-  // A send_at further ahead than this is rejected until retry topics exist.
-  std::chrono::seconds max_schedule_wait{300};
+  // Waits (backoff, send_at) up to this long are done in-process; longer ones hand the
+  // request to the retry topic with the longest delay not above the wait (hop after hop).
+  std::chrono::milliseconds in_process_max{60000};
+  std::vector<retry_tier> retry_tiers; // ascending delays; empty: every wait in-process
+  // A request ends `failed` once this long has passed since it was first produced, or at
+  // its expires_at if earlier; no attempt starts after that.
+  std::chrono::milliseconds lifetime{std::chrono::hours(24 * 5)};
+  // At most once across crashes: each attempt is recorded `sending` in PostgreSQL before its
+  // final dot, and a request found `sending` after a crash is reported sent (unconfirmed)
+  // rather than sent again. false: at least once (resent; the receiver may get two copies).
+  bool confirm_before_dot = true;
+  std::chrono::milliseconds confirm_timeout{10000}; // the record, before the dot is dropped
 };
+
+// Headers of a request on a retry topic, besides kafka::not_before_header.
+inline constexpr std::string_view due_header = "iaposte-due";               // ms since epoch
+inline constexpr std::string_view first_seen_header = "iaposte-first-seen"; // ms since epoch
 
 struct counters {
   std::size_t received = 0, sent = 0, deferred = 0, bounced = 0, failed = 0, rejected = 0,
               duplicate = 0;
+  std::size_t handed_off = 0;           // waits handed to a retry topic
+  std::size_t republished = 0;          // terminal events published again after a crash
+  std::size_t unconfirmed = 0;          // found `sending` after a crash: reported sent, not resent
+  std::size_t smtp_no_reply_streak = 0; // attempts in a row that got no SMTP reply at all
 };
 
 class worker {
 public:
   // `finished` is called (on the executor) once a request's outcome is durable:
   // recorded in PostgreSQL and acknowledged by the broker. The caller commits its offset.
+  // `status_finder` (optional) reads the status topic back: a request whose terminal event
+  // may or may not have reached the broker before a crash is republished only when the
+  // topic does not have it already.
   worker(boost::asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
          store::store& store, smtp::client& smtp,
-         std::function<void(const kafka::message&)> finished);
+         std::function<void(const kafka::message&)> finished,
+         kafka::key_finder* status_finder = nullptr);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;

@@ -1,5 +1,8 @@
 // The integration harness: stack file, process control, Kafka helpers, maildir reading.
 #include "harness.hpp"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -73,6 +76,9 @@ scenario::scenario(const std::string& n) : name(unique(n)) {
          {"IAPOSTE_KAFKA_STATUS_TOPIC", status},
          {"IAPOSTE_KAFKA_DLQ_TOPIC", dlq},
          {"IAPOSTE_KAFKA_GROUP_ID", group},
+         // Retry topics belong to one deployment, like its requests topic.
+         {"IAPOSTE_RETRY_TIERS", name + ".retry.1m:60000"},
+         {"IAPOSTE_ADMIN_PORT", "0"}, // an ephemeral port, logged in daemon.ready
          {"IAPOSTE_KAFKA_TOPIC_PARTITIONS", "2"},
          {"IAPOSTE_KAFKA_SESSION_TIMEOUT_MS", "6000"},
          {"IAPOSTE_RETRY_INITIAL_MS", "100"},
@@ -328,6 +334,60 @@ std::vector<std::string> captured(const std::string& request_id) {
 std::map<std::string, int> capture_index() {
   std::map<std::string, int> out;
   each_capture([&](const std::string& m) { ++out[request_id_of(m)]; });
+  return out;
+}
+
+bool sent_unconfirmed(const std::vector<json>& events, const std::string& request_id) {
+  for (const auto& e : events)
+    if (e.value("request_id", "") == request_id && e.value("status", "") == "sent" &&
+        e.value("reason", "").rfind("unconfirmed", 0) == 0)
+      return true;
+  return false;
+}
+
+int admin_port(const daemon_process& d) {
+  std::istringstream lines(d.log());
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find("\"daemon.ready\"") == std::string::npos) continue;
+    auto j = json::parse(line.substr(line.find('{')), nullptr, false);
+    if (j.is_object() && j.contains("admin_port")) return j["admin_port"].get<int>();
+  }
+  return 0;
+}
+
+http_reply http_get(int port, const std::string& path) {
+  http_reply out;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return out;
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return out;
+  }
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return out;
+  }
+  std::string raw;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    raw.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  if (raw.rfind("HTTP/1.1 ", 0) != 0 || raw.size() < 12) return out;
+  out.status = std::stoi(raw.substr(9, 3));
+  auto body = raw.find("\r\n\r\n");
+  if (body != std::string::npos) out.body = raw.substr(body + 4);
   return out;
 }
 

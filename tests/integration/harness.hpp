@@ -92,4 +92,18 @@ std::vector<std::string> captured(const std::string& request_id);
 // request_id → number of captured copies, for every message in the capture maildir.
 std::map<std::string, int> capture_index();
 
+// Whether a request's `sent` event is an unconfirmed one (at_most_once after a crash between
+// the attempt's record and the server's reply), from a list of events.
+bool sent_unconfirmed(const std::vector<json>& events, const std::string& request_id);
+
+// The admin HTTP port iaposted logged in daemon.ready (0 when not found).
+int admin_port(const daemon_process& d);
+
+struct http_reply {
+  int status = 0; // 0: no answer
+  std::string body;
+};
+// GET http://127.0.0.1:port/path (HTTP/1.1, Connection: close), 5 s at most.
+http_reply http_get(int port, const std::string& path);
+
 } // namespace iaposte::testing

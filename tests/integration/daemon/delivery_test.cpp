@@ -88,7 +88,10 @@ TEST_CASE("ten French requests are sent through aiosmtpd, byte-exact, with histo
     REQUIRE(row.has_value());
     CHECK(row->state == "sent");
     CHECK(row->attempts == 1);
-    CHECK(db.history(tenant, id).size() == 2);
+    auto history = db.history(tenant, id);
+    REQUIRE(history.size() == 3); // accepted, sending (before the final dot), sent
+    CHECK(history[1].status == iaposte::core::status::sending);
+    CHECK(history[2].status == iaposte::core::status::sent);
   }
   for (const auto& e : status.events()) {
     CHECK(e["metadata"]["campaign"] == "essai");
@@ -152,4 +155,13 @@ TEST_CASE("exhausted retries end as failed with the last reply") {
   CHECK(last["attempt"] == 2);
   CHECK(last["smtp"]["code"] == 451);
   CHECK(last["reason"].get<std::string>().find("gave up after 2 attempts") != std::string::npos);
+  // Its copy on the DLQ, with why and the last reply.
+  topic_reader dlq(sc.dlq);
+  const auto& copies = dlq.until([](const auto& seen) { return !seen.empty(); }, 30s);
+  REQUIRE(copies.size() == 1);
+  CHECK(copies[0].key == sc.name + "-1");
+  REQUIRE(copies[0].header("iaposte-last-reply"));
+  CHECK(copies[0].header("iaposte-last-reply")->rfind("451 4.3.0", 0) == 0);
+  REQUIRE(copies[0].header("iaposte-reason"));
+  CHECK(copies[0].header("iaposte-reason")->find("gave up") != std::string::npos);
 }

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <set>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -43,6 +44,15 @@ TEST_CASE("PostgreSQL stopped mid-run: requests wait, nothing is sent unclaimed,
   produce(sc.requests, before);
   status.until([](const auto& seen) { return terminal_ids(seen).size() >= 10; }, 60s);
 
+  // /readyz and /metrics say so, from the admin port.
+  const int port = admin_port(d);
+  REQUIRE(port > 0);
+  auto ready = http_get(port, "/readyz");
+  CHECK(ready.status == 200);
+  auto metrics = http_get(port, "/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK(metrics.body.find("iaposte_dependency_up{name=\"postgres\"} 1") != std::string::npos);
+
   stack("stop", "postgres");
   produce(sc.requests, during);
   // No claim can be made: nothing of the second batch may be sent or settled.
@@ -51,6 +61,17 @@ TEST_CASE("PostgreSQL stopped mid-run: requests wait, nothing is sent unclaimed,
   for (const auto& r : during)
     CHECK(captured(r["request_id"]).empty());
   CHECK(d.wait_log("store.pg_unavailable", 10s));
+  ready = http_get(port, "/readyz");
+  CHECK(ready.status == 503);
+  auto checks = json::parse(ready.body, nullptr, false);
+  CAPTURE(ready.body);
+  REQUIRE(checks.is_object());
+  bool pg_reported_down = false;
+  for (const auto& c : checks.value("checks", json::array()))
+    if (c.value("name", "") == "postgres") pg_reported_down = !c.value("ok", true);
+  CHECK(pg_reported_down);
+  CHECK(http_get(port, "/metrics").body.find("iaposte_dependency_up{name=\"postgres\"} 0") !=
+        std::string::npos);
 
   stack("start", "postgres");
   status.until([](const auto& s) { return terminal_ids(s).size() >= 40; }, 90s);
@@ -62,6 +83,11 @@ TEST_CASE("PostgreSQL stopped mid-run: requests wait, nothing is sent unclaimed,
     CHECK(captured(id).size() == 1);
   }
   CHECK(d.log().find("daemon.fatal") == std::string::npos);
+  CHECK(http_get(port, "/readyz").status == 200);
+  // The counters caught up (copied once a second).
+  std::this_thread::sleep_for(1500ms);
+  CHECK(http_get(port, "/metrics").body.find("iaposte_requests_total{status=\"sent\"} 40") !=
+        std::string::npos);
 }
 
 TEST_CASE("the Kafka broker restarted mid-run: every request still ends with one email") {

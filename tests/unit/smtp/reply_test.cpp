@@ -254,6 +254,10 @@ TEST_CASE("EHLO capabilities: SIZE without a number, or a bad one, means no limi
   CHECK(parse_ehlo(reply{250, "", {"mx", "SIZE"}}).size == 0);
   CHECK(parse_ehlo(reply{250, "", {"mx", "SIZE 12x"}}).size == 0);
   CHECK(parse_ehlo(reply{250, "", {"mx", "SIZE 99999999999999999999999"}}).size == 0);
+  // ... but SIZE is offered all the same: the client sends SIZE= (RFC 1870 §4).
+  CHECK(parse_ehlo(reply{250, "", {"mx", "SIZE"}}).size_offered);
+  CHECK(parse_ehlo(reply{250, "", {"mx", "SIZE 1000"}}).size == 1000);
+  CHECK_FALSE(parse_ehlo(reply{250, "", {"mx", "PIPELINING"}}).size_offered);
 }
 
 TEST_CASE("EHLO capabilities: smtp-sink's list ending with a bare 250 parses") {

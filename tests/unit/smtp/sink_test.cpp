@@ -164,6 +164,26 @@ TEST_CASE("smtp-sink: a pooled connection answering 421 to RSET (-Q RSET) is rep
   CHECK(c.connections_opened() == 2);
 }
 
+TEST_CASE("smtp-sink: a pooled connection the sink timed out while idle (-t 1) is replaced at "
+          "reuse, and the message still goes out") {
+  sink s({"-t", "1"});
+  boost::asio::io_context ioc;
+  auto cfg = config_for(s.port());
+  cfg.max_connections = 1;
+  cfg.idle_timeout = 30s;
+  client c(ioc.get_executor(), cfg);
+  auto first = test::run(ioc, c.send(env, message));
+  REQUIRE_MESSAGE(first.kind == outcome_kind::sent, first.error);
+  // The sink ends the idle session after 1 s: its counters show a second ended session (the
+  // first is the port probe). The client still holds the connection in its pool.
+  REQUIRE(wait_counters(ioc, s, [](auto k) { return k.sess >= 2 && k.mesg == 1; }));
+  CHECK(c.connections_open() == 1);
+  auto second = test::run(ioc, c.send(env, message));
+  CHECK_MESSAGE(second.kind == outcome_kind::sent, second.error);
+  CHECK(c.connections_opened() == 2);
+  REQUIRE(wait_counters(ioc, s, [](auto k) { return k.mesg == 2; }));
+}
+
 TEST_CASE("smtp-sink: a 4xx at RCPT (-r RCPT) defers the message as transient, without DATA") {
   sink s({"-r", "RCPT"});
   boost::asio::io_context ioc;
@@ -174,6 +194,25 @@ TEST_CASE("smtp-sink: a 4xx at RCPT (-r RCPT) defers the message as transient, w
   CHECK(o.last.enhanced == "4.3.0");
   CHECK(o.error.find("RCPT") != std::string::npos);
   CHECK(c.connections_open() == 1); // after RSET the connection is still good
+  c.close_idle();
+  REQUIRE(wait_counters(ioc, s, [](auto k) { return k.quit == 1; }));
+  CHECK(s.last().mesg == 0);
+}
+
+TEST_CASE("smtp-sink: a 5xx to DATA (-f DATA) after accepted recipients bounces the message for "
+          "each of them; RSET keeps the connection") {
+  sink s({"-f", "DATA"});
+  boost::asio::io_context ioc;
+  client c(ioc.get_executor(), config_for(s.port()));
+  envelope two{"a@example.com", {"b@example.net", "c@example.net"}};
+  auto o = test::run(ioc, c.send(two, message));
+  CHECK(o.kind == outcome_kind::permanent);
+  CHECK(o.last.code / 100 == 5);
+  CHECK(o.error.rfind("DATA rejected: ", 0) == 0);
+  REQUIRE(o.recipients.size() == 2);
+  CHECK(o.recipients[0].kind == outcome_kind::permanent);
+  CHECK(o.recipients[1].last.code == o.last.code);
+  CHECK(c.connections_open() == 1);
   c.close_idle();
   REQUIRE(wait_counters(ioc, s, [](auto k) { return k.quit == 1; }));
   CHECK(s.last().mesg == 0);
@@ -270,7 +309,9 @@ TEST_CASE("smtp-sink: a server slower than command_timeout (-W MAIL:2) times out
   auto o = test::run(ioc, c.send(env, message));
   auto elapsed = std::chrono::steady_clock::now() - t0;
   CHECK(o.kind == outcome_kind::transient);
-  CHECK(o.error == "timeout waiting for reply to MAIL");
+  // smtp-sink offers PIPELINING: the whole group is in its input at once; it answers MAIL and
+  // RCPT from it and sleeps before the next one, so the stall shows at DATA.
+  CHECK(o.error == "timeout waiting for reply to DATA");
   CHECK(elapsed < 1500ms);
   CHECK(c.connections_open() == 0);
 }

@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "aiosmtpd_peer.hpp"
 #include "smtp/client.hpp"
 #include "support.hpp"
 
@@ -21,6 +22,8 @@ using namespace iaposte::smtp;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 namespace test = iaposte::smtp::test;
+using test::captured;
+using peer = test::aiosmtpd_peer;
 
 namespace {
 
@@ -85,51 +88,6 @@ const pki& certs() {
   static pki p;
   return p;
 }
-
-struct captured {
-  std::string content; // as received, un-dot-stuffed
-  std::string meta;    // the JSON the peer wrote
-  bool has(const std::string& json_fragment) const {
-    return meta.find(json_fragment) != std::string::npos;
-  }
-};
-
-// peer_tls_auth.py on a free port, run with Debian's python3 (the one with aiosmtpd).
-class peer {
-public:
-  explicit peer(std::vector<std::string> flags) : port_(test::free_port()) {
-    std::vector<std::string> argv{
-        "/usr/bin/python3",
-        fs::path(IAPOSTE_TEST_DATA).parent_path() / "unit/smtp/peer_tls_auth.py",
-        "--listen",
-        "127.0.0.1:" + std::to_string(port_),
-        "--maildir",
-        (dir_ / "mail").string()};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    proc_.emplace(argv, dir_ / "peer.log");
-    proc_->wait_for_port(port_);
-  }
-  std::uint16_t port() const { return port_; }
-
-  std::vector<captured> messages() const {
-    std::vector<captured> out;
-    for (int i = 1;; ++i) {
-      char base[16];
-      std::snprintf(base, sizeof base, "%04d", i);
-      fs::path meta = dir_ / "mail" / (std::string(base) + ".json");
-      if (!fs::exists(meta)) break;
-      out.push_back(
-          {test::read_file(dir_ / "mail" / (std::string(base) + ".eml")), test::read_file(meta)});
-    }
-    return out;
-  }
-  std::string log() const { return proc_->log(); }
-
-private:
-  test::temp_dir dir_;
-  std::uint16_t port_;
-  std::optional<test::child_process> proc_;
-};
 
 relay_config config_for(std::uint16_t port, tls_mode mode) {
   relay_config c;
