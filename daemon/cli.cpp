@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ai/style.hpp"
 #include "core/status.hpp"
 #include "kafka/kafka.hpp"
 #include "log/log.hpp"
@@ -33,6 +34,7 @@ commands:
   tail      print status events as they arrive
   migrate   apply the PostgreSQL migrations
   status    print a request's current state and history from PostgreSQL
+  style     set or print a style profile for AI-written mail (PostgreSQL)
 
 common options:
   --brokers HOSTS       Kafka bootstrap servers (default $KAFKA_BROKERS or 127.0.0.1:9092)
@@ -55,6 +57,14 @@ tail [--topic T] [--from-beginning] [--prefix P] [--status S,S] [--terminal]
 
 status --tenant T --request-id ID
   exit: 0 found, 1 not found
+
+style set --tenant T [--sender ADDR] [--tone TEXT] [--formality tu|vous] [--language L]
+          [--signature TEXT]
+  replaces the profile of (tenant, sender); without --sender, the tenant's default.
+  Options not given are left empty.
+style get --tenant T [--sender ADDR]
+  prints the profile that applies (the sender's, else the tenant default) as JSON;
+  exit: 0 found, 1 none
 )";
 
 struct args {
@@ -294,6 +304,31 @@ int status(const args& a) {
   return 0;
 }
 
+int style(const std::string& sub, const args& a) {
+  const std::string url = a.one("--database-url", env_or("DATABASE_URL", ""));
+  if ((sub != "set" && sub != "get") || url.empty() || !a.has("--tenant")) {
+    std::cerr << "iaposte style: set|get, --tenant and a database URL are required\n";
+    return 2;
+  }
+  if (sub == "set") {
+    ai::style_profile p{a.one("--tenant"),    a.one("--sender"),   a.one("--tone"),
+                        a.one("--formality"), a.one("--language"), a.one("--signature")};
+    ai::set_style(url, p);
+    return 0;
+  }
+  auto p = ai::get_style(url, a.one("--tenant"), a.one("--sender"));
+  if (!p) {
+    std::cerr << "iaposte style: no profile\n";
+    return 1;
+  }
+  std::cout << json{{"tenant", p->tenant},     {"sender", p->sender},
+                    {"tone", p->tone},         {"formality", p->formality},
+                    {"language", p->language}, {"signature", p->signature}}
+                   .dump(2)
+            << "\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -304,6 +339,10 @@ int main(int argc, char** argv) {
   log::setup(env_or("LOG_LEVEL", "warn"));
   std::string cmd = argv[1];
   try {
+    if (cmd == "style") {
+      if (argc < 3) throw std::invalid_argument("style: expected set or get");
+      return style(argv[2], parse_args(argc, argv, 3));
+    }
     args a = parse_args(argc, argv, 2);
     if (a.has("--help")) {
       std::cout << usage;

@@ -322,7 +322,133 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
                                   std::vector<std::string> aliases) {
     add(std::move(key), std::move(set), std::move(aliases));
   });
+  auto& ai = c.ai;
+  add("ai.deadline_ms", [&ai](const std::string& v) { ai.deadline = ms("ai.deadline_ms", v); });
+  add("ai.cache_entries", [&ai](const std::string& v) {
+    ai.cache_entries = static_cast<std::size_t>(to_integer("ai.cache_entries", v, 0, 10000000));
+  });
+  add("ai.cache_max_bytes", [&ai](const std::string& v) {
+    ai.cache_max_bytes =
+        static_cast<std::size_t>(to_integer("ai.cache_max_bytes", v, 0, 1LL << 40));
+  });
+  add("ai.cache_ttl_s", [&ai](const std::string& v) {
+    ai.cache_ttl = std::chrono::seconds{to_integer("ai.cache_ttl_s", v, 1, 86400LL * 365)};
+  });
+  add("ai.pg_cache", [&ai](const std::string& v) { ai.pg_cache = to_bool("ai.pg_cache", v); });
+  add("ai.pg_timeout_ms",
+      [&ai](const std::string& v) { ai.pg_timeout = ms("ai.pg_timeout_ms", v); });
+  add("ai.style_ttl_s", [&ai](const std::string& v) {
+    ai.style_ttl = std::chrono::seconds{to_integer("ai.style_ttl_s", v, 0, 86400)};
+  });
+  add("ai.max_subject_chars", [&ai](const std::string& v) {
+    ai.max_subject_chars = static_cast<std::size_t>(to_integer("ai.max_subject_chars", v, 1, 998));
+  });
+  add("ai.max_text_chars", [&ai](const std::string& v) {
+    ai.max_text_chars = static_cast<std::size_t>(to_integer("ai.max_text_chars", v, 1, 64 << 20));
+  });
+  add("ai.max_html_chars", [&ai](const std::string& v) {
+    ai.max_html_chars = static_cast<std::size_t>(to_integer("ai.max_html_chars", v, 1, 64 << 20));
+  });
+  add("ai.log_prompts",
+      [&ai](const std::string& v) { ai.log_prompts = to_bool("ai.log_prompts", v); });
   return b;
+}
+
+// [[ai.providers]]: one table per provider, in fallback order. The API key comes from a file
+// (api_key_file, relative to $CREDENTIALS_DIRECTORY) or an environment variable (api_key_env),
+// never from the TOML file itself.
+std::vector<ai::provider_config> providers(const toml::table& doc, const env_lookup& env) {
+  std::vector<ai::provider_config> out;
+  const auto* ai = doc["ai"].as_table();
+  if (!ai) return out;
+  const auto* node = ai->get("providers");
+  if (!node) return out;
+  const auto* list = node->as_array();
+  if (!list) throw config_error("ai.providers: expected an array of tables ([[ai.providers]])");
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const std::string where = "ai.providers[" + std::to_string(i) + "]";
+    const auto* t = list->get(i)->as_table();
+    if (!t) throw config_error(where + ": expected a table");
+    ai::provider_config p;
+    std::string key_file, key_env;
+    std::map<std::string, std::function<void(const std::string&)>> keys{
+        {"name", [&](const std::string& v) { p.name = v; }},
+        {"base_url", [&](const std::string& v) { p.base_url = v; }},
+        {"model", [&](const std::string& v) { p.model = v; }},
+        {"api_key_file", [&](const std::string& v) { key_file = v; }},
+        {"api_key_env", [&](const std::string& v) { key_env = v; }},
+        {"ca_file", [&](const std::string& v) { p.ca_file = v; }},
+        {"verify_peer",
+         [&](const std::string& v) { p.verify_peer = to_bool(where + ".verify_peer", v); }},
+        {"connect_timeout_ms",
+         [&](const std::string& v) { p.connect_timeout = ms(where + ".connect_timeout_ms", v); }},
+        {"timeout_ms", [&](const std::string& v) { p.timeout = ms(where + ".timeout_ms", v); }},
+        {"max_concurrency",
+         [&](const std::string& v) {
+           p.max_concurrency =
+               static_cast<std::size_t>(to_integer(where + ".max_concurrency", v, 1, 10000));
+         }},
+        {"max_retries",
+         [&](const std::string& v) {
+           p.max_retries = static_cast<int>(to_integer(where + ".max_retries", v, 0, 100));
+         }},
+        {"retry_initial_ms",
+         [&](const std::string& v) { p.retry_initial = ms(where + ".retry_initial_ms", v); }},
+        {"retry_max_ms",
+         [&](const std::string& v) { p.retry_max = ms(where + ".retry_max_ms", v); }},
+        {"breaker_failures",
+         [&](const std::string& v) {
+           p.breaker_failures =
+               static_cast<int>(to_integer(where + ".breaker_failures", v, 1, 10000));
+         }},
+        {"breaker_cooldown_ms",
+         [&](const std::string& v) { p.breaker_cooldown = ms(where + ".breaker_cooldown_ms", v); }},
+        {"idle_timeout_ms",
+         [&](const std::string& v) { p.idle_timeout = ms(where + ".idle_timeout_ms", v); }},
+        {"temperature",
+         [&](const std::string& v) {
+           p.temperature = to_number(where + ".temperature", v);
+           if (p.temperature > 2) throw config_error(where + ".temperature: expected [0, 2]");
+         }},
+        {"max_tokens",
+         [&](const std::string& v) {
+           p.max_tokens = static_cast<int>(to_integer(where + ".max_tokens", v, 1, 1000000));
+         }},
+    };
+    for (const auto& [name, value] : *t) {
+      const std::string k(name.str());
+      auto it = keys.find(k);
+      if (it == keys.end()) throw config_error(where + "." + k + ": unknown key");
+      if (auto sv = value.value_exact<std::string>())
+        it->second(*sv);
+      else if (auto iv = value.value_exact<int64_t>())
+        it->second(std::to_string(*iv));
+      else if (auto fv = value.value_exact<double>()) {
+        std::ostringstream os;
+        os << *fv;
+        it->second(os.str());
+      } else if (auto bv = value.value_exact<bool>())
+        it->second(*bv ? "true" : "false");
+      else
+        throw config_error(where + "." + k + ": expected a string, number or boolean");
+    }
+    if (p.name.empty()) throw config_error(where + ".name: must be set");
+    if (p.name == "template") throw config_error(where + ".name: \"template\" is reserved");
+    for (const auto& q : out)
+      if (q.name == p.name) throw config_error(where + ".name: \"" + p.name + "\" used twice");
+    if (p.base_url.rfind("http://", 0) != 0 && p.base_url.rfind("https://", 0) != 0)
+      throw config_error(where + ".base_url: expected an http:// or https:// URL");
+    if (p.model.empty()) throw config_error(where + ".model: must be set");
+    if (!key_file.empty())
+      p.api_key = read_secret_file(where + ".api_key_file", key_file, env);
+    else if (!key_env.empty()) {
+      const char* v = env(key_env.c_str());
+      if (!v || !*v) throw config_error(where + ".api_key_env: " + key_env + " is not set");
+      p.api_key = v;
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 // --- [routing] and [shaping] (issue 4, items 7 and 8) ---
@@ -551,6 +677,7 @@ std::map<std::string, std::string> flatten(const toml::table& doc,
                          std::string(section.str()) + "] table");
     for (const auto& [name, value] : *table) {
       std::string key = std::string(section.str()) + "." + std::string(name.str());
+      if (key == "ai.providers") continue; // an array of tables: providers()
       if (!is_known(key)) throw config_error(key + ": unknown key");
       if (const auto* sub = value.as_table()) {
         auto text = table_as_text(key, *sub);
@@ -592,7 +719,9 @@ daemon_config load(const std::string& path, const env_lookup& env) {
   std::map<std::string, std::string> values;
   if (!path.empty()) {
     try {
-      values = flatten(toml::parse_file(path), known);
+      const toml::table doc = toml::parse_file(path);
+      values = flatten(doc, known);
+      cfg.ai.providers = providers(doc, env);
     } catch (const toml::parse_error& e) {
       std::ostringstream os;
       os << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
@@ -618,6 +747,7 @@ daemon_config load(const std::string& path, const env_lookup& env) {
   if (!files["database.url"].empty())
     cfg.store.url = read_secret_file("database.url_file", files["database.url"], env);
   if (!files["admin.tokens"].empty()) cfg.admin.tokens = parse_tokens(files["admin.tokens"], env);
+  cfg.ai.database_url = cfg.store.url;
 
   if (cfg.instance_id.empty()) cfg.instance_id = default_instance_id();
   cfg.store.owner = cfg.instance_id;
@@ -678,6 +808,44 @@ nlohmann::json describe_shaping(const smtp::shaping::config& s) {
   out["slow_down_cooldown_ms"] = s.slow_down.cooldown.count();
   out["slow_down_settle_ms"] = s.slow_down.settle.count();
   return out;
+}
+
+} // namespace
+
+namespace {
+
+nlohmann::json describe_ai(const ai::ai_config& a) {
+  nlohmann::json providers = nlohmann::json::array();
+  for (const auto& p : a.providers)
+    providers.push_back({{"name", p.name},
+                         {"base_url", p.base_url},
+                         {"model", p.model},
+                         {"api_key", p.api_key.empty() ? "" : "(set)"},
+                         {"ca_file", p.ca_file},
+                         {"verify_peer", p.verify_peer},
+                         {"connect_timeout_ms", p.connect_timeout.count()},
+                         {"timeout_ms", p.timeout.count()},
+                         {"max_concurrency", p.max_concurrency},
+                         {"max_retries", p.max_retries},
+                         {"retry_initial_ms", p.retry_initial.count()},
+                         {"retry_max_ms", p.retry_max.count()},
+                         {"breaker_failures", p.breaker_failures},
+                         {"breaker_cooldown_ms", p.breaker_cooldown.count()},
+                         {"idle_timeout_ms", p.idle_timeout.count()},
+                         {"temperature", p.temperature},
+                         {"max_tokens", p.max_tokens}});
+  return {{"deadline_ms", a.deadline.count()},
+          {"cache_entries", a.cache_entries},
+          {"cache_max_bytes", a.cache_max_bytes},
+          {"cache_ttl_s", a.cache_ttl.count()},
+          {"pg_cache", a.pg_cache},
+          {"pg_timeout_ms", a.pg_timeout.count()},
+          {"style_ttl_s", a.style_ttl.count()},
+          {"max_subject_chars", a.max_subject_chars},
+          {"max_text_chars", a.max_text_chars},
+          {"max_html_chars", a.max_html_chars},
+          {"log_prompts", a.log_prompts},
+          {"providers", std::move(providers)}};
 }
 
 } // namespace
@@ -753,6 +921,7 @@ nlohmann::json describe(const daemon_config& c) {
         {"probe_smtp_at_start", c.delivery.probe_smtp_at_start},
         {"lifetime_ms", c.delivery.lifetime.count()},
         {"guarantee", c.delivery.at_most_once ? "at_most_once" : "at_least_once"}}},
+      {"ai", describe_ai(c.ai)},
       {"routing", describe_routing(c.routing)},
       {"shaping", describe_shaping(c.routing.shaping)},
   };

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/server.hpp"
+#include "ai/client.hpp"
 #include "core/backoff.hpp"
 #include "core/request.hpp"
 #include "smtp/client.hpp"
@@ -73,6 +74,7 @@ struct daemon_config {
   // [routing] and [shaping]: the smtp::dispatcher's configuration. Its relay_config (`smtp`)
   // is a copy of [smtp], made at load: relay mode's relay, direct mode's per-host template.
   smtp::routing_config routing;
+  ai::ai_config ai; // [ai] and [[ai.providers]]; ai.database_url is database.url
 };
 
 struct config_error : std::runtime_error {
