@@ -19,6 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "admin/server.hpp"
+#include "ai/client.hpp"
 #include "config/config.hpp"
 #include "kafka/kafka.hpp"
 #include "log/log.hpp"
@@ -225,10 +226,19 @@ int run(const config::daemon_config& cfg) {
   wcfg.confirm_before_dot = cfg.delivery.at_most_once;
   for (const auto& t : cfg.delivery.retry_tiers)
     wcfg.retry_tiers.push_back({t.topic, t.delay});
+  for (std::size_t b = 0, e; b < cfg.delivery.hold_negative.size(); b = e + 1) {
+    e = cfg.delivery.hold_negative.find(',', b);
+    if (e == std::string::npos) e = cfg.delivery.hold_negative.size();
+    auto t = cfg.delivery.hold_negative.substr(b, e - b);
+    t.erase(0, t.find_first_not_of(' '));
+    t.erase(t.find_last_not_of(' ') + 1);
+    if (!t.empty()) wcfg.hold_negative_tenants.insert(t);
+  }
+  ai::client ai_client(io.get_executor(), cfg.ai);
   kafka::key_finder status_finder(cfg.kafka.brokers, cfg.kafka.status_topic);
   worker::worker w(
       io.get_executor(), wcfg, producer, db, smtp,
-      [&consumer](const kafka::message& m) { consumer.done(m); }, &status_finder);
+      [&consumer](const kafka::message& m) { consumer.done(m); }, &status_finder, &ai_client);
 
   // Admin HTTP: its own thread; checks and gauges read thread-safe state only.
   metrics::registry reg;
@@ -254,6 +264,34 @@ int run(const config::daemon_config& cfg) {
            {"smtp", [&dm] { return dm.smtp_ok.load(); }}})
     reg.gauge_callback("iaposte_dependency_up", "1 while the dependency answers", {{"name", name}},
                        [fn = fn] { return fn() ? 1.0 : 0.0; });
+  // AI client counters: atomics, read at scrape time.
+  {
+    const ai::metrics& am = ai_client.stats();
+    auto count = [&reg](const char* name, const char* help, const std::atomic<std::uint64_t>& v,
+                        metrics::labels l = {}) {
+      reg.gauge_callback(name, help, std::move(l), [&v] { return static_cast<double>(v.load()); });
+    };
+    count("iaposte_ai_requests", "Requests that asked for AI content", am.requests);
+    count("iaposte_ai_cache_hits", "AI answers from the cache", am.cache_hits_memory,
+          {{"cache", "memory"}});
+    count("iaposte_ai_cache_hits", "AI answers from the cache", am.cache_hits_pg,
+          {{"cache", "postgres"}});
+    count("iaposte_ai_cache_misses", "AI cache misses", am.cache_misses);
+    count("iaposte_ai_fallbacks", "AI results not from the first provider", am.fallbacks);
+    count("iaposte_ai_template_fallbacks", "AI requests that fell back to the template",
+          am.template_fallbacks);
+    for (const auto& p : am.providers) {
+      metrics::labels l{{"provider", p.name}};
+      count("iaposte_ai_calls", "HTTP attempts per provider", p.calls, l);
+      count("iaposte_ai_failures", "Failed provider calls (after retries)", p.failures, l);
+      count("iaposte_ai_tokens_in", "Prompt tokens per provider", p.tokens_in, l);
+      count("iaposte_ai_tokens_out", "Completion tokens per provider", p.tokens_out, l);
+      count("iaposte_ai_latency_ms_sum", "Latency of successful calls, sum", p.latency_ms_sum, l);
+      count("iaposte_ai_latency_count", "Successful calls timed", p.latency_count, l);
+      reg.gauge_callback("iaposte_ai_breaker_state", "0 closed, 1 open, 2 half-open", l,
+                         [&p] { return static_cast<double>(p.breaker.load()); });
+    }
+  }
   admin::server admin_http(cfg.admin, &reg);
   admin_http.add_check("postgres", [&db] {
     return admin::check_result{db.healthy(), db.healthy() ? "ok" : "unreachable"};

@@ -54,6 +54,9 @@ struct delivery_config {
   // reports the request sent (unconfirmed) instead of sending it again. "at_least_once":
   // no record before the dot; such a request is sent again (the receiver may get two).
   bool at_most_once = true;
+  // ai.hold_negative: tenants ("acme,beta", or "*") whose AI-written messages with a
+  // negative tone are held back (rejected with the reason); the others are only marked.
+  std::string hold_negative;
   std::string message_id_domain; // empty: the sender's domain
   std::chrono::milliseconds drain_timeout{30000};
   bool probe_smtp_at_start = true;

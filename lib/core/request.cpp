@@ -245,8 +245,27 @@ std::string check_unsupported(std::string_view field, const ojson& v) {
   }
   auto mode = v.find("mode");
   if (mode == v.end()) return missing("ai.mode");
-  if (*mode != "none") return "ai is not supported yet (only mode \"none\")";
+  if (*mode != "none" && *mode != "personalize" && *mode != "generate")
+    return "ai.mode: expected none, personalize or generate, got " + shown_value(*mode);
+  if (*mode == "generate") {
+    auto ins = v.find("instructions");
+    if (ins == v.end() || ins->get_ref<const std::string&>().empty())
+      return "ai.instructions: required (non-empty) with mode \"generate\"";
+  }
   return {};
+}
+
+// The ai field, already checked by check_unsupported().
+void read_ai(const ojson& doc, request& r) {
+  auto v = doc.find("ai");
+  if (v == doc.end()) return;
+  const std::string mode = v->at("mode").get<std::string>();
+  if (mode == "none") return;
+  request::ai_request a;
+  a.mode = mode;
+  if (auto i = v->find("instructions"); i != v->end()) a.instructions = i->get<std::string>();
+  if (auto st = v->find("style"); st != v->end()) a.style = st->get<std::string>();
+  r.ai = std::move(a);
 }
 
 std::string read_request(const ojson& doc, const limits& lim, clock::time_point now, request& r) {
@@ -264,6 +283,8 @@ std::string read_request(const ojson& doc, const limits& lim, clock::time_point 
       return "unknown field: " + shown_name(key);
     if (auto e = check_unsupported(key, item.value()); !e.empty()) return e;
   }
+
+  read_ai(doc, r);
 
   auto id = doc.find("request_id");
   if (id == doc.end()) return missing("request_id");

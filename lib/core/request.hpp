@@ -33,6 +33,13 @@ struct request {
   std::vector<std::string> tags;
   std::optional<clock::time_point> send_at, expires_at;
   nlohmann::json metadata = nlohmann::json::object(); // echoed in every status event
+  // ai: content written (generate) or rewritten for the contact (personalize) by a model;
+  // absent for mode "none".
+  struct ai_request {
+    std::string mode; // "personalize" or "generate"
+    std::string instructions, style;
+  };
+  std::optional<ai_request> ai;
 
   // Every envelope recipient: to, cc and bcc, in that order.
   std::vector<std::string> envelope_recipients() const;

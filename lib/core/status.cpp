@@ -84,6 +84,7 @@ nlohmann::json to_json(const status_event& e) {
     j["smtp"] = {{"code", e.smtp->code}, {"enhanced", e.smtp->enhanced}, {"text", e.smtp->text}};
   if (e.next_attempt_at) j["next_attempt_at"] = format_time(*e.next_attempt_at);
   if (!e.reason.empty()) j["reason"] = e.reason;
+  if (e.ai.is_object()) j["ai"] = e.ai;
   return j;
 }
 
@@ -115,6 +116,10 @@ status_event status_event_from_json(const nlohmann::json& j) {
   }
   if (j.contains("next_attempt_at")) e.next_attempt_at = time_member(j, "next_attempt_at");
   if (j.contains("reason")) e.reason = string_member(j, "reason");
+  if (auto it = j.find("ai"); it != j.end()) {
+    if (!it->is_object()) bad("ai: must be an object");
+    e.ai = *it;
+  }
   return e;
 }
 

@@ -36,6 +36,9 @@ struct status_event {
   std::string reason; // human-readable, for rejected/failed/bounced
   clock::time_point timestamp = clock::now();
   nlohmann::json metadata = nlohmann::json::object();
+  // For a request with ai: {provider, model, cached, fallback, sentiment{label, score,
+  // source}}; null otherwise (left out of the JSON).
+  nlohmann::json ai = nullptr;
 };
 
 nlohmann::json to_json(const status_event& e);

@@ -15,6 +15,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "ai/client.hpp"
 #include "core/status.hpp"
 #include "log/log.hpp"
 #include "mime/compose.hpp"
@@ -45,6 +46,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   smtp::dispatcher& smtp;
   std::function<void(const kafka::message&)> finished;
   kafka::key_finder* finder;
+  ai::client* ai;
 
   std::atomic<std::size_t> active{0};
   bool stopping = false;                  // executor thread only
@@ -56,9 +58,10 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   std::mt19937_64 rng{std::random_device{}()};
 
   impl(asio::any_io_executor e, worker_config c, kafka::producer& p, store::store& s,
-       smtp::dispatcher& m, std::function<void(const kafka::message&)> f, kafka::key_finder* kf)
+       smtp::dispatcher& m, std::function<void(const kafka::message&)> f, kafka::key_finder* kf,
+       ai::client* a)
       : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)),
-        finder(kf) {}
+        finder(kf), ai(a) {}
 
   // The status event of this request already on the status topic (published before a
   // crash that kept its record or its "published" mark from PostgreSQL): the last one with
@@ -233,6 +236,21 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  static nlohmann::json ai_json(const ai::result& r) {
+    return {{"provider", r.provider},
+            {"model", r.model},
+            {"cached", r.cached},
+            {"fallback", r.fallback},
+            {"sentiment",
+             {{"label", r.sentiment.label},
+              {"score", r.sentiment.score},
+              {"source", r.sentiment.source}}}};
+  }
+
+  bool holds_negative(const std::string& tenant) const {
+    return cfg.hold_negative_tenants.count("*") || cfg.hold_negative_tenants.count(tenant);
+  }
+
   static std::int64_t epoch_ms(core::clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   }
@@ -300,7 +318,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   }
 
   awaitable<void> reject(const kafka::message& m, std::string request_id, std::string tenant,
-                         nlohmann::json metadata, const std::string& reason) {
+                         nlohmann::json metadata, const std::string& reason,
+                         nlohmann::json ai_info = nullptr) {
     if (request_id.empty())
       request_id =
           "kafka:" + m.topic + ":" + std::to_string(m.partition) + ":" + std::to_string(m.offset);
@@ -311,6 +330,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     ev.status = status::rejected;
     ev.reason = reason;
     ev.metadata = std::move(metadata);
+    ev.ai = std::move(ai_info);
     log::warn("request.rejected", {{"request_id", ev.request_id},
                                    {"tenant", ev.tenant},
                                    {"reason", reason},
@@ -357,6 +377,54 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       co_return;
     }
 
+    // AI: the rendered content is the input (personalize) or the fallback (generate); the
+    // chain ends in it, so a model down never loses the request. Its answer is validated by
+    // the client; its tone may hold the message back (delivery policy per tenant).
+    nlohmann::json ai_info; // null: no AI
+    if (req.ai && ai) {
+      ai::request ar;
+      ar.kind = req.ai->mode == "generate" ? ai::mode::generate : ai::mode::personalize;
+      ar.tenant = req.tenant;
+      ar.sender = req.from.email;
+      ar.request_id = req.request_id;
+      ar.subject = content.subject;
+      ar.text = content.text;
+      ar.html = content.html;
+      ar.instructions = req.ai->instructions;
+      ar.contact = req.variables;
+      if (!req.ai->style.empty()) {
+        ai::style_profile sp;
+        sp.tenant = req.tenant;
+        sp.sender = req.from.email;
+        sp.tone = req.ai->style;
+        ar.style = std::move(sp);
+      }
+      ai::result res = co_await ai->run(ar);
+      ai_info = ai_json(res);
+      log::info("request.ai", {{"request_id", req.request_id},
+                               {"tenant", req.tenant},
+                               {"provider", res.provider},
+                               {"cached", res.cached},
+                               {"fallback", res.fallback},
+                               {"sentiment", res.sentiment.label},
+                               {"error", res.error}});
+      if (res.sentiment.label == "negative" && holds_negative(req.tenant)) {
+        co_await reject(m, req.request_id, req.tenant, req.metadata,
+                        "held back: negative tone (score " + std::to_string(res.sentiment.score) +
+                            ", " + res.sentiment.source + ") by the tenant's policy",
+                        ai_info);
+        co_return;
+      }
+      content = mime::content{std::move(res.subject), std::move(res.text), std::move(res.html)};
+      if (!core::header_safe(content.subject) ||
+          content.subject.size() + content.text.size() + content.html.size() >
+              cfg.limits.max_body_bytes) {
+        co_await reject(m, req.request_id, req.tenant, req.metadata,
+                        "ai: the content produced is unsafe or too large", ai_info);
+        co_return;
+      }
+    }
+
     std::string domain = cfg.message_id_domain;
     if (domain.empty()) domain = req.from.email.substr(req.from.email.rfind('@') + 1);
     const std::string message_id = mime::make_message_id(req.tenant, req.request_id, domain);
@@ -374,6 +442,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       ev.attempt = attempt;
       ev.message_id = message_id;
       ev.metadata = req.metadata;
+      ev.ai = ai_info;
       return ev;
     };
 
@@ -661,9 +730,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 worker::worker(asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
                store::store& store, smtp::dispatcher& smtp,
                std::function<void(const kafka::message&)> finished,
-               kafka::key_finder* status_finder)
+               kafka::key_finder* status_finder, ai::client* ai_client)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(cfg), producer, store, smtp,
-                                   std::move(finished), status_finder)) {}
+                                   std::move(finished), status_finder, ai_client)) {}
 
 worker::~worker() = default;
 

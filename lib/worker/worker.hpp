@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@
 
 namespace iaposte::smtp {
 class dispatcher;
+}
+namespace iaposte::ai {
+class client;
 }
 namespace iaposte::store {
 class store;
@@ -50,6 +54,9 @@ struct worker_config {
   // rather than sent again. false: at least once (resent; the receiver may get two copies).
   bool confirm_before_dot = true;
   std::chrono::milliseconds confirm_timeout{10000}; // the record, before the dot is dropped
+  // Tenants whose AI-written messages with a negative tone are held back (`rejected` with
+  // the reason) instead of only marked; "*": every tenant.
+  std::set<std::string> hold_negative_tenants;
 };
 
 // Headers of a request on a retry topic, besides kafka::not_before_header.
@@ -75,7 +82,7 @@ public:
   worker(boost::asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
          store::store& store, smtp::dispatcher& smtp,
          std::function<void(const kafka::message&)> finished,
-         kafka::key_finder* status_finder = nullptr);
+         kafka::key_finder* status_finder = nullptr, ai::client* ai_client = nullptr);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;

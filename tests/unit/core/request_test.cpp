@@ -261,7 +261,12 @@ TEST_CASE("unknown and not-yet-supported fields are refused by name") {
   CHECK(parse(j).ok());
   j = minimal();
   j["ai"] = {{"mode", "personalize"}};
-  CHECK(reason(j) == "ai is not supported yet (only mode \"none\")");
+  REQUIRE(parse(j).ok());
+  CHECK(parse(j).value->ai->mode == "personalize");
+  j["ai"] = {{"mode", "generate"}};
+  CHECK(reason(j) == "ai.instructions: required (non-empty) with mode \"generate\"");
+  j["ai"] = {{"mode", "rewrite"}};
+  CHECK(reason(j) == "ai.mode: expected none, personalize or generate, got \"rewrite\"");
   j["ai"] = {{"mode", "none"}, {"style", "formel"}};
   CHECK(parse(j).ok());
   j["ai"] = {{"mode", "none"}, {"temperature", "0.2"}};
