@@ -28,9 +28,9 @@ namespace {
   "(m.state IN " IAPOSTE_TERMINAL_STATES                                                           \
   " OR coalesce(m.owner <> $2 AND m.lease_until > now(), false))"
 
-// $1: [{tenant, request_id, message_id, sender, subject, recipients, source, content, n}],
-// one per request (deduplicated by the caller; n: how many claims of it the batch holds;
-// content: null when the claim passed none); $2: owner; $3: lease in seconds.
+// $1: [{tenant, request_id, message_id, sender, subject, recipients, source, content, meta,
+// n}], one per request (deduplicated by the caller; n: how many claims of it the batch holds;
+// content, meta: null when the claim passed none); $2: owner; $3: lease in seconds.
 // Existing rows are updated first (the lease and the content are taken only when the row
 // is neither terminal nor leased by another instance; the state and attempts are left
 // alone, so RETURNING gives the state before the claim); the missing ones are inserted.
@@ -44,7 +44,7 @@ constexpr const char* claim_sql = R"sql(
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
     tenant text, request_id text, message_id text, sender text, subject text,
-    recipients integer, source text, content text, n integer)
+    recipients integer, source text, content text, meta jsonb, n integer)
 ),
 existing AS (
   UPDATE messages m
@@ -55,6 +55,8 @@ existing AS (
          updated_at  = CASE WHEN )sql" IAPOSTE_KEEP_LEASE R"sql( THEN m.updated_at ELSE now() END,
          content     = CASE WHEN )sql" IAPOSTE_KEEP_LEASE R"sql( THEN m.content
                             ELSE coalesce(m.content, i.content) END,
+         content_meta = CASE WHEN )sql" IAPOSTE_KEEP_LEASE R"sql( OR m.content IS NOT NULL
+                             THEN m.content_meta ELSE i.meta END,
          message_id  = coalesce(m.message_id, nullif(i.message_id, '')),
          sender      = coalesce(m.sender, i.sender),
          subject     = coalesce(m.subject, i.subject),
@@ -76,13 +78,17 @@ existing AS (
             m.last_reply, m.reason,
             CASE WHEN m.state NOT IN )sql" IAPOSTE_TERMINAL_STATES R"sql( AND m.owner = $2
                       AND m.content IS DISTINCT FROM i.content
-                 THEN m.content END AS content
+                 THEN m.content END AS content,
+            CASE WHEN m.state NOT IN )sql" IAPOSTE_TERMINAL_STATES R"sql( AND m.owner = $2
+                      AND m.content IS DISTINCT FROM i.content
+                 THEN m.content_meta::text END AS content_meta
 ),
 inserted AS (
   INSERT INTO messages (tenant, request_id, state, message_id, sender, subject, recipients,
-                        source, claims, owner, lease_until, content)
+                        source, claims, owner, lease_until, content, content_meta)
   SELECT i.tenant, i.request_id, 'accepted', nullif(i.message_id, ''), i.sender, i.subject,
-         i.recipients, i.source, i.n, $2, now() + make_interval(secs => $3), i.content
+         i.recipients, i.source, i.n, $2, now() + make_interval(secs => $3), i.content,
+         CASE WHEN i.content IS NOT NULL THEN i.meta END
     FROM input i
    WHERE NOT EXISTS (SELECT 1 FROM messages m
                       WHERE m.tenant = i.tenant AND m.request_id = i.request_id)
@@ -91,7 +97,7 @@ inserted AS (
             (extract(epoch FROM lease_until) * 1000000)::bigint AS lease_us,
             (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us,
             false AS published, NULL::bigint AS last_event_us, last_code, last_enhanced, last_reply, reason,
-            NULL::text AS content
+            NULL::text AS content, NULL::text AS content_meta
 )
 SELECT false AS fresh, * FROM existing
 UNION ALL
@@ -244,9 +250,18 @@ struct claim_answer {
   std::string state, message_id, owner, reason;
   int attempts = 0;
   std::optional<std::string> content; // none: the stored content is what was sent
+  std::string content_meta;           // with `content`: what produced it (JSON), if recorded
   std::optional<core::clock::time_point> lease_until, updated_at, last_event_at;
   std::optional<core::smtp_reply_info> last_smtp;
 };
+
+// A JSON text as a value; null when empty or not JSON (it is metadata: never worth failing
+// the claim for).
+nlohmann::json json_or_null(const std::string& text) {
+  if (text.empty()) return nullptr;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(nullptr) : j;
+}
 
 std::string text_of(const pqxx::field& f) {
   return f.is_null() ? std::string{} : f.c_str();
@@ -262,6 +277,7 @@ claim_answer read_answer(const pqxx::row& row) {
   a.owner = text_of(row["owner"]);
   a.reason = text_of(row["reason"]);
   if (!row["content"].is_null()) a.content = row["content"].c_str();
+  a.content_meta = text_of(row["content_meta"]);
   if (!row["lease_us"].is_null()) a.lease_until = from_epoch_us(row["lease_us"].as<std::int64_t>());
   if (!row["updated_us"].is_null())
     a.updated_at = from_epoch_us(row["updated_us"].as<std::int64_t>());
@@ -315,6 +331,7 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
            {"recipients", r.recipients},
            {"source", text_or_null(r.source)},
            {"content", contents[i].empty() ? nlohmann::json(nullptr) : nlohmann::json(contents[i])},
+           {"meta", contents[i].empty() ? nlohmann::json(nullptr) : json_or_null(r.content_meta)},
            {"n", counts[i]}});
     }
     const pqxx::result res = w.exec_prepared("iaposte_claim_batch", to_param(input), params.owner,
@@ -346,6 +363,7 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
       // a second claim in the batch sees the first one's row
       r.kind = a.fresh && !again ? claim_result::kind::fresh : claim_result::kind::resumed;
       r.content = a.content ? *a.content : contents[first.at(k)];
+      r.content_meta = a.content ? a.content_meta : unique[first.at(k)]->content_meta;
     }
     c.result = std::move(r);
   }

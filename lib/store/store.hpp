@@ -36,6 +36,9 @@ struct claim_request {
   // the row holds none yet (first content wins); empty: store nothing. Text, like every
   // column: NUL bytes are dropped and invalid UTF-8 replaced (composed MIME is 7-bit).
   std::string content{};
+  // What produced `content` (a JSON object, e.g. the AI provider that wrote it), stored and
+  // given back with it; empty: nothing to record.
+  std::string content_meta{};
 };
 
 struct claim_result {
@@ -52,6 +55,9 @@ struct claim_result {
   // any), to be sent as is. Empty for terminal and busy (nothing to send), or when no
   // claim ever passed content.
   std::string content{};
+  // With `content`: what produced it (the JSON stored with it by the claim that stored it),
+  // empty when nothing was recorded.
+  std::string content_meta{};
   // When the row's lease ends: ours for fresh and resumed, the other instance's for busy;
   // usually none for terminal (a terminal record clears it).
   std::optional<core::clock::time_point> lease_until{};

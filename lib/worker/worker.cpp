@@ -348,6 +348,56 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  // Runs the AI chain for `req`: the rendered `content` is its input (personalize) or its
+  // fallback (generate); the chain ends in it, so a model down never loses the request. Its
+  // answer is validated by the client; its tone may hold the message back (delivery policy
+  // per tenant). Replaces `content` and sets `ai_info`; false when the request was rejected.
+  awaitable<bool> write_with_ai(const kafka::message& m, const core::request& req,
+                                mime::content& content, nlohmann::json& ai_info) {
+    ai::request ar;
+    ar.kind = req.ai->mode == "generate" ? ai::mode::generate : ai::mode::personalize;
+    ar.tenant = req.tenant;
+    ar.sender = req.from.email;
+    ar.request_id = req.request_id;
+    ar.subject = content.subject;
+    ar.text = content.text;
+    ar.html = content.html;
+    ar.instructions = req.ai->instructions;
+    ar.contact = req.variables;
+    if (!req.ai->style.empty()) {
+      ai::style_profile sp;
+      sp.tenant = req.tenant;
+      sp.sender = req.from.email;
+      sp.tone = req.ai->style;
+      ar.style = std::move(sp);
+    }
+    ai::result res = co_await ai->run(ar);
+    ai_info = ai_json(res);
+    log::info("request.ai", {{"request_id", req.request_id},
+                             {"tenant", req.tenant},
+                             {"provider", res.provider},
+                             {"cached", res.cached},
+                             {"fallback", res.fallback},
+                             {"sentiment", res.sentiment.label},
+                             {"error", res.error}});
+    if (res.sentiment.label == "negative" && holds_negative(req.tenant)) {
+      co_await reject(m, req.request_id, req.tenant, req.metadata,
+                      "held back: negative tone (score " + std::to_string(res.sentiment.score) +
+                          ", " + res.sentiment.source + ") by the tenant's policy",
+                      ai_info);
+      co_return false;
+    }
+    content = mime::content{std::move(res.subject), std::move(res.text), std::move(res.html)};
+    if (!core::header_safe(content.subject) ||
+        content.subject.size() + content.text.size() + content.html.size() >
+            cfg.limits.max_body_bytes) {
+      co_await reject(m, req.request_id, req.tenant, req.metadata,
+                      "ai: the content produced is unsafe or too large", ai_info);
+      co_return false;
+    }
+    co_return true;
+  }
+
   awaitable<void> handle(kafka::message m) {
     ++stats.received;
     auto parsed = core::parse_request(m.payload, cfg.limits);
@@ -377,54 +427,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       co_return;
     }
 
-    // AI: the rendered content is the input (personalize) or the fallback (generate); the
-    // chain ends in it, so a model down never loses the request. Its answer is validated by
-    // the client; its tone may hold the message back (delivery policy per tenant).
-    nlohmann::json ai_info; // null: no AI
-    if (req.ai && ai) {
-      ai::request ar;
-      ar.kind = req.ai->mode == "generate" ? ai::mode::generate : ai::mode::personalize;
-      ar.tenant = req.tenant;
-      ar.sender = req.from.email;
-      ar.request_id = req.request_id;
-      ar.subject = content.subject;
-      ar.text = content.text;
-      ar.html = content.html;
-      ar.instructions = req.ai->instructions;
-      ar.contact = req.variables;
-      if (!req.ai->style.empty()) {
-        ai::style_profile sp;
-        sp.tenant = req.tenant;
-        sp.sender = req.from.email;
-        sp.tone = req.ai->style;
-        ar.style = std::move(sp);
-      }
-      ai::result res = co_await ai->run(ar);
-      ai_info = ai_json(res);
-      log::info("request.ai", {{"request_id", req.request_id},
-                               {"tenant", req.tenant},
-                               {"provider", res.provider},
-                               {"cached", res.cached},
-                               {"fallback", res.fallback},
-                               {"sentiment", res.sentiment.label},
-                               {"error", res.error}});
-      if (res.sentiment.label == "negative" && holds_negative(req.tenant)) {
-        co_await reject(m, req.request_id, req.tenant, req.metadata,
-                        "held back: negative tone (score " + std::to_string(res.sentiment.score) +
-                            ", " + res.sentiment.source + ") by the tenant's policy",
-                        ai_info);
-        co_return;
-      }
-      content = mime::content{std::move(res.subject), std::move(res.text), std::move(res.html)};
-      if (!core::header_safe(content.subject) ||
-          content.subject.size() + content.text.size() + content.html.size() >
-              cfg.limits.max_body_bytes) {
-        co_await reject(m, req.request_id, req.tenant, req.metadata,
-                        "ai: the content produced is unsafe or too large", ai_info);
-        co_return;
-      }
-    }
-
+    const bool uses_ai = req.ai && ai;
+    nlohmann::json ai_info; // null: no AI; set once the content is written or found stored
     std::string domain = cfg.message_id_domain;
     if (domain.empty()) domain = req.from.email.substr(req.from.email.rfind('@') + 1);
     const std::string message_id = mime::make_message_id(req.tenant, req.request_id, domain);
@@ -448,7 +452,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
     // Composed before the claim so that the first claim stores it: every later attempt,
     // after a restart or on another instance, sends these same bytes (same Message-ID,
-    // same Date).
+    // same Date). A request with ai is claimed first and written only when nothing is
+    // stored yet: a redelivery or a retry topic's copy never calls the model again.
     const auto date = req.send_at ? std::max(*req.send_at, core::clock::now()) : core::clock::now();
     store::claim_request claim_req{req.tenant,
                                    req.request_id,
@@ -458,7 +463,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                                    static_cast<int>(env.rcpt_to.size()),
                                    m.topic + "/" + std::to_string(m.partition) + "@" +
                                        std::to_string(m.offset)};
-    claim_req.content = mime::compose(req, content, message_id, date);
+    if (!uses_ai) claim_req.content = mime::compose(req, content, message_id, date);
     const std::string handling_key = req.tenant + '\n' + req.request_id;
     while (handling.count(handling_key))
       if (!co_await sleep(std::chrono::milliseconds{200})) co_return;
@@ -520,6 +525,30 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       co_return;
     }
     if (claim.kind == store::claim_result::kind::fresh) note(event(status::accepted, 0));
+
+    if (uses_ai && !claim.content.empty()) {
+      // Written by an earlier delivery of this request: sent as stored, said as recorded.
+      if (!claim.content_meta.empty())
+        ai_info = nlohmann::json::parse(claim.content_meta, nullptr, false);
+      if (ai_info.is_discarded()) ai_info = nullptr;
+      log::info("request.ai_reused", {{"request_id", req.request_id}, {"tenant", req.tenant}});
+    } else if (uses_ai) {
+      if (!co_await write_with_ai(m, req, content, ai_info)) co_return; // rejected
+      claim_req.content = mime::compose(req, content, message_id, date);
+      claim_req.content_meta =
+          ai_info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      // Stores the content with the lease this instance holds (the same owner's claim).
+      auto stored = co_await await_callback<store::claim_result>(
+          [&](auto done) { db.claim(claim_req, std::move(done)); });
+      if (stored.kind != store::claim_result::kind::resumed) {
+        log::info(
+            "request.taken_over",
+            {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", stored.state}});
+        if (stored.kind == store::claim_result::kind::terminal) finished(m);
+        co_return;
+      }
+      claim.content = std::move(stored.content);
+    }
 
     // Every retry is bounded by the request's lifetime, counted from when it was first
     // produced (carried along the retry topics), and by its expires_at.

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/status.hpp"
 #include "harness.hpp"
 #include "smtp/support.hpp"
 
@@ -160,4 +161,38 @@ TEST_CASE("ai: personalize and generate through the model, events name the provi
 
   // The API key never reaches the log.
   CHECK(daemon.log().find("sk-test-not-a-secret") == std::string::npos);
+}
+
+TEST_CASE("ai: the content is written once: a retry topic's copy sends the stored message "
+          "without calling the model, and its events still name who wrote it") {
+  fake_ai fake;
+  scenario sc("aionce");
+  sc.env["FAKE_AI_KEY"] = "sk-test-not-a-secret";
+  sc.env["IAPOSTE_AI_PG_CACHE"] = "false";
+  // A send_at 3 s ahead goes through a 1 s retry topic (jitter off): the copies that come
+  // back from it find the content stored by the first claim.
+  sc.env["IAPOSTE_RETRY_IN_PROCESS_MAX_MS"] = "500";
+  sc.env["IAPOSTE_RETRY_TIERS"] = sc.name + ".retry.1s:1000";
+  sc.env["IAPOSTE_RETRY_JITTER"] = "0";
+  daemon_process daemon(sc.env, {"--config", fake.config().string()});
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+  topic_reader status(sc.status);
+
+  auto req = ai_request(sc.name + "-1", "personalize");
+  req["send_at"] = iaposte::core::format_time(iaposte::core::clock::now() + 3s);
+  produce(sc.requests, {req});
+  status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
+  auto last = last_events(status.events());
+  const json& e = last[sc.name + "-1"];
+  REQUIRE(e["status"] == "sent");
+  CHECK(e["ai"]["provider"] == "fake");
+  // Recorded with the content, not a cache hit: the copy never reached the AI client.
+  CHECK(e["ai"]["cached"] == false);
+  CHECK(e["ai"]["sentiment"]["label"] == "positive");
+  CHECK(daemon.log().find("request.handed_off") != std::string::npos);
+  CHECK(daemon.log().find("request.ai_reused") != std::string::npos);
+  CHECK(fake.calls() == 1);
+  auto mails = captured(req["request_id"]);
+  REQUIRE(mails.size() == 1);
+  CHECK(mails[0].find("Subject: [AI] Votre devis") != std::string::npos);
 }

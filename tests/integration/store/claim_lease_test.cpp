@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "pg.hpp"
 
 using namespace iaposte;
@@ -90,6 +92,50 @@ TEST_CASE("PostgreSQL: a fresh claim stores its content; later claims get the fi
     CHECK(results[0].content == first);
     CHECK(results[1].content == first);
   }
+}
+
+TEST_CASE("PostgreSQL: what produced the content (content_meta) is stored with it and comes back "
+          "with it, first one wins") {
+  two_instances t;
+  const std::string content = mime("Wed, 25 Nov 2026 17:09:24 +0000");
+  const std::string meta = R"({"provider":"fake","cached":false,"fallback":false})";
+
+  // Claimed first without content (an AI request), then with the content written.
+  auto first = claim_now(*t.a, "acme", "m-1");
+  CHECK(first.kind == kind::fresh);
+  CHECK(first.content.empty());
+  CHECK(first.content_meta.empty());
+  auto req = request("m-1", content);
+  req.content_meta = meta;
+  auto stored = claim_now(*t.a, req);
+  CHECK(stored.kind == kind::resumed);
+  CHECK(stored.content == content);
+  CHECK(nlohmann::json::parse(stored.content_meta) == nlohmann::json::parse(meta));
+  CHECK(t.db.count("SELECT count(*) FROM messages WHERE content_meta->>'provider' = 'fake'") == 1);
+
+  // A redelivery claims without content: it gets both back.
+  auto again = claim_now(*t.a, "acme", "m-1");
+  CHECK(again.content == content);
+  CHECK(nlohmann::json::parse(again.content_meta) == nlohmann::json::parse(meta));
+
+  // Other content and meta later do not replace them.
+  auto other = request("m-1", mime("Thu, 26 Nov 2026 01:00:00 +0000"));
+  other.content_meta = R"({"provider":"other","cached":true,"fallback":true})";
+  auto kept = claim_now(*t.a, other);
+  CHECK(kept.content == content);
+  CHECK(nlohmann::json::parse(kept.content_meta)["provider"] == "fake");
+
+  // Meta without content is not stored; meta that is not JSON is dropped, not fatal.
+  auto bare = request("m-2", "");
+  bare.content_meta = R"({"provider":"fake"})";
+  CHECK(claim_now(*t.a, bare).kind == kind::fresh);
+  CHECK(t.db.count("SELECT count(*) FROM messages WHERE request_id = 'm-2' AND content_meta IS "
+                   "NOT NULL") == 0);
+  auto junk = request("m-3", content);
+  junk.content_meta = "not json {";
+  auto j = claim_now(*t.a, junk);
+  CHECK(j.kind == kind::fresh);
+  CHECK(j.content == content);
 }
 
 TEST_CASE("PostgreSQL: a claim by another instance during a live lease is busy; the holder "

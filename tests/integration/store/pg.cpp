@@ -124,8 +124,6 @@ store::claim_result claim_now(store::store& s, const std::string& tenant,
 
 store::claim_result claim_now(store::store& s, const std::string& tenant,
                               const std::string& request_id, std::string content) {
-  auto p = std::make_shared<std::promise<store::claim_result>>();
-  auto f = p->get_future();
   store::claim_request req;
   req.tenant = tenant;
   req.request_id = request_id;
@@ -135,6 +133,12 @@ store::claim_result claim_now(store::store& s, const std::string& tenant,
   req.recipients = 1;
   req.source = "iaposte.requests/0@1";
   req.content = std::move(content);
+  return claim_now(s, std::move(req));
+}
+
+store::claim_result claim_now(store::store& s, store::claim_request req) {
+  auto p = std::make_shared<std::promise<store::claim_result>>();
+  auto f = p->get_future();
   s.claim(std::move(req), [p](store::claim_result r) { p->set_value(std::move(r)); });
   if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("claim never done");
   return f.get();

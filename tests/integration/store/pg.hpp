@@ -79,6 +79,8 @@ store::claim_result claim_now(store::store& s, const std::string& tenant,
 // The same claim carrying `content` (the composed message).
 store::claim_result claim_now(store::store& s, const std::string& tenant,
                               const std::string& request_id, std::string content);
+// Any claim request.
+store::claim_result claim_now(store::store& s, store::claim_request req);
 void record_now(store::store& s, store::event_record ev);
 void release_now(store::store& s, const std::string& tenant, const std::string& request_id);
 void published_now(store::store& s, const std::string& tenant, const std::string& request_id);
