@@ -23,16 +23,6 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
-// What a reply says about the destination's rate, for shaping: 421 (closing: too many
-// connections, overloaded) and a 4xx with an enhanced 4.7.x status (policy: rate limited)
-// ask us to slow down; another 451 (4.3.0 local error, a greylisted or busy mailbox) says
-// nothing about the rate and is passed on as a plain 4xx.
-int rate_signal(const reply& r) {
-  if (r.code == 421) return 421;
-  if (r.code / 100 == 4 && r.enhanced.rfind("4.7.", 0) == 0) return 451;
-  return r.code == 451 ? 450 : r.code;
-}
-
 outcome dns_failure(const dns::mx_result& mx) {
   outcome o;
   o.kind = mx.status == dns::status::permanent ? outcome_kind::permanent : outcome_kind::transient;
@@ -189,7 +179,7 @@ struct dispatcher::impl {
       outcome o = co_await hc.c->send(sub, message, before_dot);
       --hc.busy;
       hc.last_used = clock::now();
-      gate.on_reply(g.domain, rate_signal(o.last));
+      gate.on_reply(g.domain, o.last.code, o.last.enhanced);
       r.host = t.host + '[' + t.address + ']';
       next = o.kind != outcome_kind::sent && route::try_next_host(o);
       r.outcome = std::move(o);
@@ -222,7 +212,7 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
   if (d.cfg.mode == route::mode::relay) {
     auto permit = co_await d.gate.acquire(d.cfg.smtp.host, tenant);
     outcome o = co_await d.relay->send(env, message, before_dot);
-    d.gate.on_reply(d.cfg.smtp.host, rate_signal(o.last));
+    d.gate.on_reply(d.cfg.smtp.host, o.last.code, o.last.enhanced);
     for (const auto& g : groups)
       res.domains.push_back({g.domain, g.recipients, o, d.relay_label()});
     co_return res;
