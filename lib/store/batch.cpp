@@ -29,8 +29,9 @@ namespace {
   " OR coalesce(m.owner <> $2 AND m.lease_until > now(), false))"
 
 // $1: [{tenant, request_id, message_id, sender, subject, recipients, source, content, meta,
-// n}], one per request (deduplicated by the caller; n: how many claims of it the batch holds;
-// content, meta: null when the claim passed none); $2: owner; $3: lease in seconds.
+// accepted, n}], one per request (deduplicated by the caller; n: how many claims of it the
+// batch holds; content, meta: null when the claim passed none; accepted: a row inserted
+// gets its `accepted` history event); $2: owner; $3: lease in seconds.
 // Existing rows are updated first (the lease and the content are taken only when the row
 // is neither terminal nor leased by another instance; the state and attempts are left
 // alone, so RETURNING gives the state before the claim); the missing ones are inserted.
@@ -44,7 +45,7 @@ constexpr const char* claim_sql = R"sql(
 WITH input AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
     tenant text, request_id text, message_id text, sender text, subject text,
-    recipients integer, source text, content text, meta jsonb, n integer)
+    recipients integer, source text, content text, meta jsonb, accepted boolean, n integer)
 ),
 existing AS (
   UPDATE messages m
@@ -98,6 +99,14 @@ inserted AS (
             (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us,
             false AS published, NULL::bigint AS last_event_us, last_code, last_enhanced, last_reply, reason,
             NULL::text AS content, NULL::text AS content_meta
+),
+-- The history's first step, for the requests this claim inserted when the caller asked
+-- (one statement less per request than a separate record).
+accepted_events AS (
+  INSERT INTO message_events (op_id, tenant, request_id, status, attempt, message_id, at)
+  SELECT gen_random_uuid(), n.tenant, n.request_id, 'accepted', 0, n.message_id, now()
+    FROM inserted n JOIN input i ON i.tenant = n.tenant AND i.request_id = n.request_id
+   WHERE i.accepted
 )
 SELECT false AS fresh, * FROM existing
 UNION ALL
@@ -332,6 +341,7 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
            {"source", text_or_null(r.source)},
            {"content", contents[i].empty() ? nlohmann::json(nullptr) : nlohmann::json(contents[i])},
            {"meta", contents[i].empty() ? nlohmann::json(nullptr) : json_or_null(r.content_meta)},
+           {"accepted", r.record_accepted},
            {"n", counts[i]}});
     }
     const pqxx::result res = w.exec_prepared("iaposte_claim_batch", to_param(input), params.owner,

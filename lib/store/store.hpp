@@ -39,6 +39,9 @@ struct claim_request {
   // What produced `content` (a JSON object, e.g. the AI provider that wrote it), stored and
   // given back with it; empty: nothing to record.
   std::string content_meta{};
+  // A claim that inserts the row (fresh) also appends the `accepted` event to its history,
+  // in the same statement, so that the caller need not record it.
+  bool record_accepted = false;
 };
 
 struct claim_result {

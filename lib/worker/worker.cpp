@@ -190,11 +190,15 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
   // A transition that does not gate the commit (accepted, deferred): fire and forget,
   // ordered behind earlier ones in both the store queue and the producer's partition.
-  void note(core::status_event ev) {
+  // `recorded`: already in the history (the claim wrote it): only published.
+  void note(core::status_event ev, bool recorded = false) {
     asio::co_spawn(
         ex,
-        [self = shared_from_this(), ev = std::move(ev)]() -> awaitable<void> {
-          co_await (self->record(ev) && self->publish(ev));
+        [self = shared_from_this(), ev = std::move(ev), recorded]() -> awaitable<void> {
+          if (recorded)
+            co_await self->publish(ev);
+          else
+            co_await (self->record(ev) && self->publish(ev));
         },
         asio::detached);
   }
@@ -464,6 +468,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                                    m.topic + "/" + std::to_string(m.partition) + "@" +
                                        std::to_string(m.offset)};
     if (!uses_ai) claim_req.content = mime::compose(req, content, message_id, date);
+    claim_req.record_accepted = true; // a fresh claim writes the history's first step
     const std::string handling_key = req.tenant + '\n' + req.request_id;
     while (handling.count(handling_key))
       if (!co_await sleep(std::chrono::milliseconds{200})) co_return;
@@ -524,7 +529,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       }
       co_return;
     }
-    if (claim.kind == store::claim_result::kind::fresh) note(event(status::accepted, 0));
+    if (claim.kind == store::claim_result::kind::fresh) note(event(status::accepted, 0), true);
 
     if (uses_ai && !claim.content.empty()) {
       // Written by an earlier delivery of this request: sent as stored, said as recorded.

@@ -62,6 +62,31 @@ TEST_CASE("PostgreSQL: a claim is fresh first, resumed while not terminal, termi
   CHECK(t.s.healthy());
 }
 
+TEST_CASE("PostgreSQL: a claim asked to record `accepted` writes it once, when it inserts the "
+          "row") {
+  started_store t;
+  auto req = [](const std::string& id, bool accepted) {
+    store::claim_request r;
+    r.tenant = "acme";
+    r.request_id = id;
+    r.message_id = "<" + id + "@test>";
+    r.record_accepted = accepted;
+    return r;
+  };
+  CHECK(claim_now(t.s, req("a-1", true)).kind == kind::fresh);
+  CHECK(claim_now(t.s, req("a-1", true)).kind == kind::resumed); // not inserted: no event
+  CHECK(claim_now(t.s, req("a-2", false)).kind == kind::fresh);
+  CHECK(t.db.count("SELECT count(*) FROM message_events WHERE request_id = 'a-1' AND status = "
+                   "'accepted' AND attempt = 0 AND message_id = '<a-1@test>'") == 1);
+  CHECK(t.db.count("SELECT count(*) FROM message_events WHERE request_id = 'a-2'") == 0);
+  // The history then goes on from it, in order.
+  record_now(t.s, event("acme", "a-1", core::status::sent, 1));
+  const auto h = t.s.history("acme", "a-1");
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].status == core::status::accepted);
+  CHECK(h[1].status == core::status::sent);
+}
+
 TEST_CASE("PostgreSQL: one request claimed twice in one batch answers fresh, then resumed") {
   started_store t(false);
   std::vector<store::claim_result> results;
