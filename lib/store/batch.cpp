@@ -419,6 +419,16 @@ void run_key_ops(pqxx::work& w, const char* statement, const std::vector<key_ite
 } // namespace
 
 void prepare_statements(pqxx::connection& conn) {
+  // Every statement below looks requests up by their unique key, a batch (at most
+  // batch_max rows) at a time: nested loops over the unique indexes are always the right
+  // plan. The planner thinks otherwise while `messages` is new or small (no statistics yet:
+  // seq scans and hash joins, which get slower as the table grows until autoanalyze runs).
+  // Measured on a fresh database, 10,000 requests: 3.6 million tuples read by seq scans, PG
+  // CPU 473 us per message; with these settings, 216 us and no seq scan. This connection
+  // runs only these statements.
+  pqxx::nontransaction n(conn);
+  n.exec("SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off");
+  n.commit();
   conn.prepare("iaposte_claim_batch", claim_sql);
   conn.prepare("iaposte_record_batch", record_sql);
   conn.prepare("iaposte_release_batch", release_sql);

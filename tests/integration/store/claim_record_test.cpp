@@ -247,6 +247,35 @@ TEST_CASE("PostgreSQL: text with NUL bytes and invalid UTF-8 is stored, not fata
   CHECK(t.s.parked() == 0);
 }
 
+TEST_CASE("PostgreSQL: on a new, unanalysed table the batches look requests up by index, never by "
+          "scanning messages") {
+  started_store t;
+  // 40 batches of 50 claims, then of 50 records: each one a join between its input and a
+  // table that grows from 0 to 2,000 rows, the case where the planner picks seq scans.
+  constexpr int batches = 40, per = 50;
+  for (int b = 0; b < batches; ++b) {
+    completions done;
+    for (int i = 0; i < per; ++i)
+      t.s.claim({"plan", "p-" + std::to_string(b * per + i), "<p@test>", "s@example.com", "hi", 1,
+                 "iaposte.requests/0@1"},
+                [&](store::claim_result) { done.add(); });
+    REQUIRE(done.wait_for(per, 10s));
+    completions recorded;
+    for (int i = 0; i < per; ++i)
+      t.s.record(event("plan", "p-" + std::to_string(b * per + i), core::status::sent, 1),
+                 [&] { recorded.add(); });
+    REQUIRE(recorded.wait_for(per, 10s));
+  }
+  // The store's backend reports its counters when it goes idle (within a second or so).
+  auto scans = [&] {
+    return t.db.count("SELECT coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = "
+                      "'messages'");
+  };
+  REQUIRE(eventually([&] { return scans() >= batches * per; }, 15s));
+  CHECK(t.db.count("SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relname = "
+                   "'messages'") < 100);
+}
+
 TEST_CASE("PostgreSQL: 5,000 claims and 5,000 records queued at once commit in few transactions") {
   started_store t(false);
   constexpr int n = 5000;
