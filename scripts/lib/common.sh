@@ -97,3 +97,26 @@ kafka_fetch_jars() {
     die "expected $IAPOSTE_KAFKA_JAR_COUNT Kafka jars, got $n in $IAPOSTE_KAFKA_LIBS"
   log "Kafka jars ready ($n)"
 }
+
+# The Python venv of bench/python_worker.py (bench/requirements.txt), in $IAPOSTE_HOME/pyvenv.
+# Created or updated when bench/requirements.txt changed since the last install; dies with the
+# pip output when the install fails. Prints the venv's python.
+IAPOSTE_PYVENV="$IAPOSTE_HOME/pyvenv"
+pyvenv_ensure() {
+  local req="$IAPOSTE_REPO/bench/requirements.txt" stamp="$IAPOSTE_PYVENV/.requirements"
+  if [[ -x "$IAPOSTE_PYVENV/bin/python" && -f "$stamp" ]] && cmp -s "$req" "$stamp"; then
+    echo "$IAPOSTE_PYVENV/bin/python"
+    return 0
+  fi
+  log "installing bench/requirements.txt into $IAPOSTE_PYVENV (pip)"
+  if [[ ! -x "$IAPOSTE_PYVENV/bin/python" ]]; then
+    "$IAPOSTE_PYTHON" -m venv "$IAPOSTE_PYVENV" >&2 ||
+      die "could not create the venv $IAPOSTE_PYVENV: is python3-venv installed? (scripts/setup)"
+  fi
+  "$IAPOSTE_PYVENV/bin/python" -m pip install -q -r "$req" >&2 ||
+    die "pip could not install bench/requirements.txt into $IAPOSTE_PYVENV (see above; the package index must be reachable)"
+  "$IAPOSTE_PYVENV/bin/python" -c 'import aiokafka, aiosmtplib' ||
+    die "$IAPOSTE_PYVENV lacks aiokafka/aiosmtplib after pip install"
+  cp "$req" "$stamp"
+  echo "$IAPOSTE_PYVENV/bin/python"
+}
