@@ -80,6 +80,10 @@ def echo_content(req_body, behaviour):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    # TCP_NODELAY, as real servers do: the headers and the body go out in two writes, and
+    # with Nagle the body waits for the client's delayed ACK (~40 ms on Linux) on every
+    # answer after the first on a connection, so "ok" would not be an instant answer.
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         sys.stderr.write("fake_openai: " + (fmt % args) + "\n")
