@@ -138,6 +138,7 @@ asio::awaitable<void> heartbeat(worker::worker& w, kafka::consumer& c, store::st
                                  {"handed_off", s.handed_off},
                                  {"unconfirmed", s.unconfirmed},
                                  {"in_flight", c.in_flight()},
+                                 {"ai_detached", s.ai_detached},
                                  {"paused", c.paused()},
                                  {"held", c.held()},
                                  {"postgres_healthy", db.healthy()},
@@ -224,6 +225,7 @@ int run(const config::daemon_config& cfg) {
   wcfg.in_process_max = cfg.delivery.in_process_max;
   wcfg.lifetime = cfg.delivery.lifetime;
   wcfg.confirm_before_dot = cfg.delivery.at_most_once;
+  wcfg.ai_max_waiting = cfg.delivery.ai_max_waiting;
   for (const auto& t : cfg.delivery.retry_tiers)
     wcfg.retry_tiers.push_back({t.topic, t.delay});
   for (std::size_t b = 0, e; b < cfg.delivery.hold_negative.size(); b = e + 1) {
@@ -238,7 +240,8 @@ int run(const config::daemon_config& cfg) {
   kafka::key_finder status_finder(cfg.kafka.brokers, cfg.kafka.status_topic);
   worker::worker w(
       io.get_executor(), wcfg, producer, db, smtp,
-      [&consumer](const kafka::message& m) { consumer.done(m); }, &status_finder, &ai_client);
+      [&consumer](const kafka::message& m) { consumer.done(m); }, &status_finder, &ai_client,
+      [&consumer](kafka::message& m) { consumer.release_slot(m); });
 
   // Admin HTTP: its own thread; checks and gauges read thread-safe state only.
   metrics::registry reg;

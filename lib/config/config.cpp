@@ -350,6 +350,10 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
     ai.max_html_chars = static_cast<std::size_t>(to_integer("ai.max_html_chars", v, 1, 64 << 20));
   });
   add("ai.hold_negative", text(c.delivery.hold_negative));
+  add("ai.max_waiting", [&c](const std::string& v) {
+    c.delivery.ai_max_waiting =
+        static_cast<std::size_t>(to_integer("ai.max_waiting", v, 0, 1000000));
+  });
   add("ai.log_prompts",
       [&ai](const std::string& v) { ai.log_prompts = to_bool("ai.log_prompts", v); });
   return b;

@@ -57,6 +57,9 @@ struct delivery_config {
   // ai.hold_negative: tenants ("acme,beta", or "*") whose AI-written messages with a
   // negative tone are held back (rejected with the reason); the others are only marked.
   std::string hold_negative;
+  // ai.max_waiting: AI requests that give their place under max_in_flight back while the
+  // model writes (0: none do).
+  std::size_t ai_max_waiting = 1000;
   std::string message_id_domain; // empty: the sender's domain
   std::chrono::milliseconds drain_timeout{30000};
   bool probe_smtp_at_start = true;

@@ -566,9 +566,13 @@ struct consumer::impl final : RdKafka::RebalanceCb {
     return out;
   }
 
+  void free_slot() {
+    if (in_flight.fetch_sub(1) == cfg.max_in_flight) room_cv.notify_one();
+  }
+
   void done(const message& m) {
     if (!cfg.manual_offsets) return;
-    if (in_flight.fetch_sub(1) == cfg.max_in_flight) room_cv.notify_one();
+    if (!m.slot_released) free_slot();
     std::lock_guard lock(mu);
     auto it = marks.find({m.topic, m.partition});
     // Revoked since (and maybe assigned again): no longer ours to store.
@@ -683,6 +687,12 @@ bool consumer::poll_one(message& out, std::chrono::milliseconds timeout) {
 
 void consumer::done(const message& m) {
   impl_->done(m);
+}
+
+void consumer::release_slot(message& m) {
+  if (!impl_->cfg.manual_offsets || m.slot_released) return;
+  m.slot_released = true;
+  impl_->free_slot();
 }
 
 void consumer::stop_intake() {

@@ -33,6 +33,8 @@ struct message {
   std::string payload;
   headers hdrs;
   std::int64_t timestamp_ms = 0; // the record's timestamp (producer create time), 0 if none
+  // consumer::release_slot() was called for it: done() does not free its slot a second time.
+  bool slot_released = false;
 
   // The value of header `name`, or nullptr.
   const std::string* header(std::string_view name) const;
@@ -120,6 +122,10 @@ public:
   // advances to the lowest offset still in flight (or last done + 1). Thread-safe. A
   // message of a partition revoked since it was handed out only leaves the in-flight count.
   void done(const message& m);
+  // Frees `m`'s place under max_in_flight while it stays pending (its offset still holds the
+  // partition's watermark until done()), for a request parked on a slow dependency; the
+  // caller bounds how many it parks. Once per message; thread-safe.
+  void release_slot(message& m);
 
   // Stops delivering new messages to on_message (messages fetched later are dropped
   // from memory and will be redelivered after a restart).

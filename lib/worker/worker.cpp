@@ -47,6 +47,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   std::function<void(const kafka::message&)> finished;
   kafka::key_finder* finder;
   ai::client* ai;
+  std::function<void(kafka::message&)> release_slot;
 
   std::atomic<std::size_t> active{0};
   bool stopping = false;                  // executor thread only
@@ -59,9 +60,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
   impl(asio::any_io_executor e, worker_config c, kafka::producer& p, store::store& s,
        smtp::dispatcher& m, std::function<void(const kafka::message&)> f, kafka::key_finder* kf,
-       ai::client* a)
+       ai::client* a, std::function<void(kafka::message&)> r)
       : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)),
-        finder(kf), ai(a) {}
+        finder(kf), ai(a), release_slot(std::move(r)) {}
 
   // The status event of this request already on the status topic (published before a
   // crash that kept its record or its "published" mark from PostgreSQL): the last one with
@@ -404,6 +405,14 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
   awaitable<void> handle(kafka::message m) {
     ++stats.received;
+    // A request that gave its consumer slot back counts against ai_max_waiting until it ends.
+    struct detached_guard {
+      const kafka::message& m;
+      std::size_t& n;
+      ~detached_guard() {
+        if (m.slot_released) --n;
+      }
+    } detached{m, stats.ai_detached};
     auto parsed = core::parse_request(m.payload, cfg.limits);
     if (!parsed.ok()) {
       co_await reject(m, parsed.request_id, parsed.tenant, parsed.metadata, parsed.error);
@@ -538,6 +547,12 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       if (ai_info.is_discarded()) ai_info = nullptr;
       log::info("request.ai_reused", {{"request_id", req.request_id}, {"tenant", req.tenant}});
     } else if (uses_ai) {
+      // The model may be slow: this request gives its consumer slot back while it waits
+      // (up to ai_max_waiting of them), so that requests without AI keep flowing.
+      if (release_slot && !m.slot_released && stats.ai_detached < cfg.ai_max_waiting) {
+        release_slot(m);
+        ++stats.ai_detached;
+      }
       if (!co_await write_with_ai(m, req, content, ai_info)) co_return; // rejected
       claim_req.content = mime::compose(req, content, message_id, date);
       claim_req.content_meta =
@@ -764,9 +779,11 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 worker::worker(asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
                store::store& store, smtp::dispatcher& smtp,
                std::function<void(const kafka::message&)> finished,
-               kafka::key_finder* status_finder, ai::client* ai_client)
+               kafka::key_finder* status_finder, ai::client* ai_client,
+               std::function<void(kafka::message&)> release_slot)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(cfg), producer, store, smtp,
-                                   std::move(finished), status_finder, ai_client)) {}
+                                   std::move(finished), status_finder, ai_client,
+                                   std::move(release_slot))) {}
 
 worker::~worker() = default;
 

@@ -57,6 +57,11 @@ struct worker_config {
   // Tenants whose AI-written messages with a negative tone are held back (`rejected` with
   // the reason) instead of only marked; "*": every tenant.
   std::set<std::string> hold_negative_tenants;
+  // Requests waiting for the AI chain that give their place under the consumer's
+  // max_in_flight back (release_slot), so that a slow model cannot fill it and starve the
+  // requests without AI; beyond this many, an AI request keeps its place. The memory bound
+  // is then max_in_flight + ai_max_waiting requests.
+  std::size_t ai_max_waiting = 1000;
 };
 
 // Headers of a request on a retry topic, besides kafka::not_before_header.
@@ -70,19 +75,23 @@ struct counters {
   std::size_t republished = 0;          // terminal events published again after a crash
   std::size_t unconfirmed = 0;          // found `sending` after a crash: reported sent, not resent
   std::size_t smtp_no_reply_streak = 0; // attempts in a row that got no SMTP reply at all
+  std::size_t ai_detached = 0;          // now: AI requests that gave their consumer slot back
 };
 
 class worker {
 public:
   // `finished` is called (on the executor) once a request's outcome is durable:
   // recorded in PostgreSQL and acknowledged by the broker. The caller commits its offset.
+  // `release_slot` (optional) gives a request's consumer slot back while it stays pending
+  // (kafka::consumer::release_slot), for AI requests (worker_config::ai_max_waiting).
   // `status_finder` (optional) reads the status topic back: a request whose terminal event
   // may or may not have reached the broker before a crash is republished only when the
   // topic does not have it already.
   worker(boost::asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
          store::store& store, smtp::dispatcher& smtp,
          std::function<void(const kafka::message&)> finished,
-         kafka::key_finder* status_finder = nullptr, ai::client* ai_client = nullptr);
+         kafka::key_finder* status_finder = nullptr, ai::client* ai_client = nullptr,
+         std::function<void(kafka::message&)> release_slot = {});
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;

@@ -455,3 +455,59 @@ TEST_CASE("ai: style profiles set with `iaposte style set` reach the model's sys
   REQUIRE(!plain_prompt.empty());
   CHECK(plain_prompt.find("Tone:") == std::string::npos);
 }
+
+TEST_CASE("ai: requests waiting on a slow model give their max_in_flight place back: requests "
+          "without AI behind them are sent meanwhile; ai.max_waiting 0 keeps them in place") {
+  for (const bool detach : {true, false}) {
+    CAPTURE(detach);
+    fake_ai fake;
+    fake.control({{"default", {{"kind", "slow"}, {"delay_ms", 1500}}}}); // under timeout_ms 2 s
+    scenario sc(detach ? "aiwait" : "aikeep");
+    sc.env["FAKE_AI_KEY"] = "sk-test-not-a-secret";
+    sc.env["IAPOSTE_AI_PG_CACHE"] = "false";
+    sc.env["IAPOSTE_DELIVERY_MAX_IN_FLIGHT"] = "4";
+    sc.env["IAPOSTE_AI_MAX_WAITING"] = detach ? "100" : "0";
+    auto cfg = write_config(fake.dir / "slow.toml", provider_table("fake", fake.port));
+    daemon_process daemon(sc.env, {"--config", cfg.string()});
+    REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+    topic_reader status(sc.status);
+
+    // Four AI requests take the four places and wait on the model (claimed: accepted)...
+    const std::string ai_prefix = sc.name + "-ai", plain_prefix = sc.name + "-plain";
+    std::vector<json> ai_batch, plain_batch;
+    for (int i = 0; i < 4; ++i)
+      ai_batch.push_back(ai_request(ai_prefix + std::to_string(i), "personalize"));
+    produce(sc.requests, ai_batch);
+    status.until(
+        [](const auto& seen) {
+          return std::count_if(seen.begin(), seen.end(), [](const auto& m) {
+                   return json::parse(m.payload, nullptr, false).value("status", "") == "accepted";
+                 }) >= 4;
+        },
+        30s);
+    // ... then eight without AI.
+    for (int i = 0; i < 8; ++i) {
+      auto r = ai_request(plain_prefix + std::to_string(i), "personalize");
+      r.erase("ai");
+      plain_batch.push_back(r);
+    }
+    produce(sc.requests, plain_batch);
+    status.until([](const auto& seen) { return terminal_ids(seen).size() >= 12; }, 60s);
+
+    std::vector<std::string> order; // request ids in the order their sent events came
+    for (const auto& e : status.events())
+      if (e["status"] == "sent") order.push_back(e["request_id"]);
+    REQUIRE(order.size() == 12);
+    const auto first_ai = std::find_if(order.begin(), order.end(), [&](const std::string& id) {
+      return id.rfind(ai_prefix, 0) == 0;
+    });
+    const auto plain_before_ai = std::count_if(order.begin(), first_ai, [&](const std::string& id) {
+      return id.rfind(plain_prefix, 0) == 0;
+    });
+    if (detach)
+      CHECK(plain_before_ai == 8); // all eight went out while the model was writing
+    else
+      CHECK(plain_before_ai == 0); // stuck behind the four in max_in_flight
+    CHECK(fake.calls() == 4);
+  }
+}
