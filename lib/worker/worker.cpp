@@ -581,7 +581,15 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     auto deadline = std::max(first_seen, req.send_at.value_or(first_seen)) + cfg.lifetime;
     if (req.expires_at && *req.expires_at < deadline) deadline = *req.expires_at;
 
-    const std::string& message = claim.content.empty() ? claim_req.content : claim.content;
+    // One copy of the message from here on (the stored one wins); later claims renew the
+    // lease without shipping it again. What it was made from is no longer needed: a request
+    // may wait here a long time (backoff, send_at, a busy relay), and thousands do at once.
+    const std::string message =
+        claim.content.empty() ? std::move(claim_req.content) : std::move(claim.content);
+    claim_req.content = std::string();
+    claim.content = std::string();
+    content = mime::content{};
+    req.text = req.html = std::string();
 
     // The first wait: a scheduled send (send_at), or a retry topic's due time.
     std::optional<core::clock::time_point> wait_for = header_time(m, due_header);
