@@ -95,6 +95,34 @@ args parse_args(int argc, char** argv, int from) {
   return a;
 }
 
+// The options each command takes, besides the common ones: anything else is a usage error
+// (a misspelt option silently ignored would, say, store a style profile without its tone).
+const std::map<std::string, std::set<std::string>> known_options = {
+    {"enqueue",
+     {"--topic", "--file", "--request-id", "--tenant", "--from", "--to", "--cc", "--bcc",
+      "--reply-to", "--subject", "--text", "--html", "--var", "--metadata", "--stamp", "--rate",
+      "--quiet"}},
+    {"tail",
+     {"--topic", "--from-beginning", "--prefix", "--status", "--terminal", "--count", "--timeout"}},
+    {"migrate", {}},
+    {"status", {"--tenant", "--request-id"}},
+    {"style", {"--tenant", "--sender", "--tone", "--formality", "--language", "--signature"}},
+};
+const std::set<std::string> common_options = {"--brokers", "--database-url", "--help"};
+
+void check_options(const std::string& cmd, const args& a) {
+  auto known = known_options.find(cmd);
+  if (known == known_options.end()) return; // an unknown command is reported by main
+  auto check = [&](const std::string& k) {
+    if (!known->second.count(k) && !common_options.count(k))
+      throw std::invalid_argument("unknown option " + k + " (iaposte --help lists them)");
+  };
+  for (const auto& [k, v] : a.opts)
+    check(k);
+  for (const auto& k : a.flags)
+    check(k);
+}
+
 std::string env_or(const char* name, const std::string& def) {
   const char* v = std::getenv(name);
   return v && *v ? v : def;
@@ -341,13 +369,16 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "style") {
       if (argc < 3) throw std::invalid_argument("style: expected set or get");
-      return style(argv[2], parse_args(argc, argv, 3));
+      args a = parse_args(argc, argv, 3);
+      check_options(cmd, a);
+      return style(argv[2], a);
     }
     args a = parse_args(argc, argv, 2);
     if (a.has("--help")) {
       std::cout << usage;
       return 0;
     }
+    check_options(cmd, a);
     if (cmd == "enqueue") return enqueue(a);
     if (cmd == "tail") return tail(a);
     if (cmd == "migrate") return migrate(a);

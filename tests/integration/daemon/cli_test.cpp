@@ -36,6 +36,10 @@ TEST_CASE("iaposte exit codes: 2 on usage errors, 1 when tail times out") {
   CHECK(out.find("usage: iaposte") != std::string::npos);
   CHECK(run({IAPOSTE_CLI_BIN, "enqueue", "--to", "a@b.c"}, env, &out) == 2);
   CHECK(run({IAPOSTE_CLI_BIN, "frobnicate"}, env, &out) == 2);
+  CHECK(run({IAPOSTE_CLI_BIN, "tail", "--topik", "x", "--count", "1"}, env, &out) == 2);
+  CHECK(out.find("unknown option --topik") != std::string::npos);
+  CHECK(run({IAPOSTE_CLI_BIN, "enqueue", "--subjet", "x", "--from", "a@b.c", "--to", "d@e.f"}, env,
+            &out) == 2);
   CHECK(run({IAPOSTE_CLI_BIN, "tail", "--topic", unique("empty"), "--count", "1", "--timeout", "2"},
             env, &out) == 1);
 }
@@ -124,6 +128,10 @@ TEST_CASE("iaposte style set|get against PostgreSQL: a tenant default, a sender'
             &out) == 2);
   CHECK(out.find("formality") != std::string::npos);
   CHECK(run({IAPOSTE_CLI_BIN, "style", "set", "--tenant", tenant, "--tone"}, env, &out) == 2);
+  // A misspelt option is refused, not ignored (the profile would lose that field).
+  CHECK(run({IAPOSTE_CLI_BIN, "style", "set", "--tenant", tenant, "--colour", "red"}, env, &out) ==
+        2);
+  CHECK(out.find("unknown option --colour") != std::string::npos);
   CHECK(run({IAPOSTE_CLI_BIN, "style", "get", "--tenant", tenant}, {{"DATABASE_URL", ""}}, &out) ==
         2);
   std::tie(rc, p) = get({});
