@@ -31,10 +31,15 @@ style_profile profile_of(const pqxx::row& r) {
 
 pg_worker::pg_worker(std::string url) : url_(std::move(url)), thread_([this] { run(); }) {}
 
+// At a clean stop, the jobs already queued (an answer to store in ai_cache) still run this
+// long; the rest get no connection.
+constexpr auto drain_for = std::chrono::seconds{2};
+
 pg_worker::~pg_worker() {
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
+    drain_until_ = std::chrono::steady_clock::now() + drain_for;
   }
   cv_.notify_all();
   thread_.join();
@@ -75,7 +80,7 @@ void pg_worker::run() {
   std::unique_lock lk(mu_);
   for (;;) {
     cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-    if (stopping_) return;
+    if (stopping_ && (queue_.empty() || std::chrono::steady_clock::now() >= drain_until_)) return;
     job j = std::move(queue_.front());
     queue_.pop_front();
     lk.unlock();

@@ -20,7 +20,7 @@ namespace iaposte::ai::detail {
 class pg_worker {
 public:
   explicit pg_worker(std::string url);
-  ~pg_worker(); // jobs still queued run with a null connection
+  ~pg_worker(); // jobs still queued run for up to 2 s, then with a null connection
   pg_worker(const pg_worker&) = delete;
   pg_worker& operator=(const pg_worker&) = delete;
 
@@ -42,6 +42,9 @@ private:
   std::condition_variable cv_;
   std::deque<job> queue_;
   bool stopping_ = false;
+  // Once stopping: the queue is still run (cache writes are not lost at a clean stop) until
+  // this time; what is left then gets no connection.
+  std::chrono::steady_clock::time_point drain_until_{};
   std::unique_ptr<pqxx::connection> conn_;
   std::chrono::steady_clock::time_point retry_at_{};
   std::size_t puts_ = 0;

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "ai/client.hpp"
+#include "ai/pg.hpp"
 #include "ai/style.hpp"
 #include "fake.hpp"
 #include "pg.hpp"
@@ -85,6 +86,17 @@ TEST_CASE("an answer in ai_cache serves a second client (a restart) without a mo
   auto third = st::run(ioc, second.run(personalize()));
   CHECK(third.cached);
   CHECK(second.stats().cache_hits_memory == 1);
+}
+
+TEST_CASE("answers queued for ai_cache when the client stops are written, not dropped") {
+  testing::test_database db;
+  migrate(db.url());
+  {
+    ai::detail::pg_worker w(db.url());
+    for (int i = 0; i < 200; ++i)
+      w.cache_put("stop-" + std::to_string(i), R"({"subject":"s","text":"t"})", 3600s);
+  } // stopped at once, most of them still queued
+  CHECK(db.count("SELECT count(*) FROM ai_cache WHERE key LIKE 'stop-%'") == 200);
 }
 
 TEST_CASE("style profiles: the sender's, else the tenant default, reach the system prompt") {
