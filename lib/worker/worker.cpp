@@ -353,6 +353,22 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  // Claims a request this instance holds again (to store its content, or to renew the lease
+  // before a retry). Empty when another instance took it over meanwhile (a rebalance): it is
+  // theirs now; when it already ended there, its outcome is durable and published, and this
+  // message is done.
+  awaitable<std::optional<store::claim_result>> claim_again(const kafka::message& m,
+                                                            const core::request& req,
+                                                            const store::claim_request& claim_req) {
+    auto again = co_await await_callback<store::claim_result>(
+        [&](auto done) { db.claim(claim_req, std::move(done)); });
+    if (again.kind == store::claim_result::kind::resumed) co_return again;
+    log::info("request.taken_over",
+              {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", again.state}});
+    if (again.kind == store::claim_result::kind::terminal) finished(m);
+    co_return std::nullopt;
+  }
+
   // Runs the AI chain for `req`: the rendered `content` is its input (personalize) or its
   // fallback (generate); the chain ends in it, so a model down never loses the request. Its
   // answer is validated by the client; its tone may hold the message back (delivery policy
@@ -558,16 +574,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       claim_req.content_meta =
           ai_info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       // Stores the content with the lease this instance holds (the same owner's claim).
-      auto stored = co_await await_callback<store::claim_result>(
-          [&](auto done) { db.claim(claim_req, std::move(done)); });
-      if (stored.kind != store::claim_result::kind::resumed) {
-        log::info(
-            "request.taken_over",
-            {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", stored.state}});
-        if (stored.kind == store::claim_result::kind::terminal) finished(m);
-        co_return;
-      }
-      claim.content = std::move(stored.content);
+      auto stored = co_await claim_again(m, req, claim_req);
+      if (!stored) co_return;
+      claim.content = std::move(stored->content);
     }
 
     // Every retry is bounded by the request's lifetime, counted from when it was first
@@ -654,16 +663,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       if (attempt > claim.attempts) {
         // After a backoff wait: renew the lease; if another instance took the request over
         // meanwhile (a rebalance), it is theirs now.
-        auto again = co_await await_callback<store::claim_result>(
-            [&](auto done) { db.claim(claim_req, std::move(done)); });
-        if (again.kind != store::claim_result::kind::resumed) {
-          log::info(
-              "request.taken_over",
-              {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", again.state}});
-          // Ended elsewhere: its outcome is durable and published by the other instance.
-          if (again.kind == store::claim_result::kind::terminal) finished(m);
-          co_return;
-        }
+        if (!co_await claim_again(m, req, claim_req)) co_return;
       }
       // While PostgreSQL is away an outcome cannot be recorded: a crash then would resend
       // everything sent meanwhile. Hold new attempts until it is back; this keeps the crash
