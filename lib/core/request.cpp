@@ -6,6 +6,7 @@
 
 #include "core/status.hpp"
 #include "core/syntax.hpp"
+#include "core/text.hpp"
 
 namespace iaposte::core {
 namespace {
@@ -341,6 +342,9 @@ std::string read_request(const ojson& doc, const limits& lim, clock::time_point 
     if (auto e = read_tags(*it, r); !e.empty()) return e;
   if (auto it = doc.find("metadata"); it != doc.end()) {
     if (!it->is_object()) return must_be("metadata", "an object", *it);
+    if (auto size = it->dump().size(); size > lim.max_metadata_bytes)
+      return "metadata too large: " + std::to_string(size) + " bytes > " +
+             std::to_string(lim.max_metadata_bytes);
     r.metadata = nlohmann::json(*it);
   }
 
@@ -362,6 +366,122 @@ std::string json_error_detail(const char* what) {
   return std::string(s);
 }
 
+// Where byte `at` of a JSON text falls: the path of the string token holding it
+// ("subject", "to[0].name", "variables.nom"), whether that string is a field name, and the
+// byte offset inside the string's decoded value. Found by a light scan of the structure
+// that trusts everything before `at` (it is the first invalid byte); `found` is false when
+// `at` is not inside a string.
+struct json_spot {
+  bool found = false;
+  bool in_name = false;
+  std::string path;
+  std::size_t offset = 0;
+};
+
+// The value of the (up to) four hex digits of a \\u escape starting at raw[from].
+unsigned hex4(std::string_view raw, std::size_t from) {
+  unsigned v = 0;
+  for (std::size_t k = from; k < from + 4 && k < raw.size(); ++k) {
+    const char c = static_cast<char>(raw[k] | 0x20);
+    v = v * 16 + static_cast<unsigned>(c >= '0' && c <= '9'   ? c - '0'
+                                       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                              : 0);
+  }
+  return v;
+}
+
+// Bytes a \\u escape adds to the decoded UTF-8: a surrogate pair's first half counts the
+// pair's four, its second half none.
+std::size_t escaped_length(unsigned v) {
+  if (v >= 0xD800 && v < 0xDC00) return 4;
+  if (v >= 0xDC00 && v < 0xE000) return 0;
+  return v < 0x80 ? 1 : v < 0x800 ? 2 : 3;
+}
+
+json_spot locate_in_json(std::string_view raw, std::size_t at) {
+  struct frame {
+    bool object;
+    std::string name; // object: the current field's name
+    std::size_t index = 0;
+    bool expect_name = true;
+  };
+  std::vector<frame> stack;
+  auto path_of = [&stack] {
+    std::string path;
+    for (const auto& f : stack) {
+      if (!f.object)
+        path += "[" + std::to_string(f.index) + "]";
+      else if (!f.expect_name)
+        path += (path.empty() ? "" : ".") + shown_name(f.name);
+    }
+    return path;
+  };
+  json_spot spot;
+  for (std::size_t i = 0; i < raw.size() && i <= at;) {
+    const char c = raw[i];
+    if (c == '{' || c == '[') {
+      stack.push_back(frame{c == '{', {}, 0, true});
+      ++i;
+    } else if (c == '}' || c == ']') {
+      if (!stack.empty()) stack.pop_back();
+      ++i;
+    } else if (c == ',') {
+      if (!stack.empty()) {
+        ++stack.back().index;
+        stack.back().expect_name = true;
+      }
+      ++i;
+    } else if (c == ':') {
+      if (!stack.empty()) stack.back().expect_name = false;
+      ++i;
+    } else if (c == '"') {
+      const bool is_name = !stack.empty() && stack.back().object && stack.back().expect_name;
+      std::string decoded_name;
+      std::size_t decoded = 0; // bytes of the value before position j
+      std::size_t j = i + 1;
+      while (j < raw.size() && raw[j] != '"') {
+        if (j == at) {
+          spot.found = true;
+          spot.in_name = is_name;
+          spot.path = path_of();
+          spot.offset = decoded;
+          return spot;
+        }
+        if (raw[j] != '\\') {
+          if (is_name) decoded_name += raw[j];
+          ++decoded;
+          ++j;
+        } else if (j + 1 < raw.size() && raw[j + 1] == 'u') {
+          decoded += escaped_length(hex4(raw, j + 2));
+          if (is_name) decoded_name += '?';
+          j += 6;
+        } else {
+          if (is_name && j + 1 < raw.size()) decoded_name += raw[j + 1];
+          ++decoded;
+          j += 2;
+        }
+      }
+      if (is_name) stack.back().name = std::move(decoded_name);
+      i = j + 1;
+    } else {
+      ++i; // white space, numbers, true/false/null
+    }
+  }
+  return spot;
+}
+
+// The reason for a request that is not valid UTF-8 at byte `at`.
+std::string invalid_utf8_reason(std::string_view raw, std::size_t at) {
+  auto spot = locate_in_json(raw, at);
+  if (!spot.found)
+    return "malformed JSON: not valid UTF-8 at byte " + std::to_string(at) + " of the request";
+  if (spot.in_name)
+    return (spot.path.empty() ? std::string("a field name") : "a field name in " + spot.path) +
+           " is not valid UTF-8 (byte " + std::to_string(at) + " of the request)";
+  return (spot.path.empty() ? std::string("value") : spot.path) + ": not valid UTF-8 at byte " +
+         std::to_string(spot.offset);
+}
+
 } // namespace
 
 parse_result parse_request(std::string_view raw, const limits& lim) {
@@ -373,6 +493,16 @@ parse_result parse_request(std::string_view raw, const limits& lim, clock::time_
   if (raw.size() > lim.max_request_bytes) {
     res.error = "request too large: " + std::to_string(raw.size()) + " bytes > " +
                 std::to_string(lim.max_request_bytes);
+    return res;
+  }
+  // Before the JSON parser, whose error would only say "ill-formed UTF-8 byte": name the
+  // field, as for every other invalid value.
+  if (auto bad = invalid_utf8_at(raw); bad != std::string_view::npos) {
+    // What identifies the request is still recovered, from a copy with the invalid
+    // sequences replaced (U+FFFD), so that its producer can match the rejection.
+    res = parse_request(clean_text(raw, std::string_view::npos), lim, now);
+    res.value.reset();
+    res.error = invalid_utf8_reason(raw, bad);
     return res;
   }
 
@@ -395,8 +525,9 @@ parse_result parse_request(std::string_view raw, const limits& lim, clock::time_
   try {
     doc = ojson::parse(raw.begin(), raw.end(), watch);
   } catch (const ojson::parse_error& e) {
-    res.error =
-        "malformed JSON at byte " + std::to_string(e.byte) + ": " + json_error_detail(e.what());
+    // The parser's message quotes what it last read: cleaned, bounded.
+    res.error = clean_text("malformed JSON at byte " + std::to_string(e.byte) + ": " +
+                           json_error_detail(e.what()));
     return res;
   } catch (const too_deep&) {
     res.error = "malformed JSON: nested deeper than " + std::to_string(max_depth) + " levels";
@@ -415,7 +546,9 @@ parse_result parse_request(std::string_view raw, const limits& lim, clock::time_
   if (auto it = doc.find("tenant");
       it != doc.end() && it->is_string() && valid_tenant(it->get_ref<const std::string&>()))
     res.tenant = it->get<std::string>();
-  if (auto it = doc.find("metadata"); it != doc.end() && it->is_object())
+  // Echoed in the rejected event too, unless it is what is too large.
+  if (auto it = doc.find("metadata");
+      it != doc.end() && it->is_object() && it->dump().size() <= lim.max_metadata_bytes)
     res.metadata = nlohmann::json(*it);
 
   if (!duplicate.empty()) {

@@ -50,6 +50,7 @@ struct limits {
   std::size_t max_request_bytes = 1024 * 1024; // the raw Kafka message
   std::size_t max_body_bytes = 512 * 1024;     // subject + text + html after rendering
   std::size_t max_recipients = 100;            // to + cc + bcc
+  std::size_t max_metadata_bytes = 16 * 1024;  // metadata as JSON (echoed in every event)
 };
 
 // The outcome of parsing one raw request. On failure, `error` is a readable

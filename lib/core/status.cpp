@@ -4,6 +4,8 @@
 #include <array>
 #include <stdexcept>
 
+#include "core/text.hpp"
+
 namespace iaposte::core {
 namespace {
 
@@ -80,12 +82,22 @@ nlohmann::json to_json(const status_event& e) {
       {"timestamp", format_time(e.timestamp)},
       {"metadata", e.metadata.is_object() ? e.metadata : nlohmann::json::object()},
   };
+  // Reasons and reply texts quote producers and SMTP servers: cleaned and bounded here, so
+  // that no byte they sent can make the event unserialisable.
   if (e.smtp)
-    j["smtp"] = {{"code", e.smtp->code}, {"enhanced", e.smtp->enhanced}, {"text", e.smtp->text}};
+    j["smtp"] = {{"code", e.smtp->code},
+                 {"enhanced", clean_text(e.smtp->enhanced, 16)},
+                 {"text", clean_text(e.smtp->text)}};
   if (e.next_attempt_at) j["next_attempt_at"] = format_time(*e.next_attempt_at);
-  if (!e.reason.empty()) j["reason"] = e.reason;
+  if (!e.reason.empty()) j["reason"] = clean_text(e.reason);
   if (e.ai.is_object()) j["ai"] = e.ai;
   return j;
+}
+
+std::string serialize(const status_event& e) {
+  // `replace`: a string that is still not valid UTF-8 (metadata is checked at intake, the
+  // rest is cleaned above) becomes U+FFFD rather than an exception.
+  return to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 status_event status_event_from_json(const nlohmann::json& j) {

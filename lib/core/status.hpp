@@ -41,7 +41,10 @@ struct status_event {
   nlohmann::json ai = nullptr;
 };
 
+// Reason and SMTP text are cleaned (valid UTF-8, core::max_reason_bytes at most).
 nlohmann::json to_json(const status_event& e);
+// The event's JSON text as published; never throws on the event's content.
+std::string serialize(const status_event& e);
 status_event status_event_from_json(const nlohmann::json& j); // throws on bad input
 
 // RFC 3339 UTC with milliseconds, e.g. 2026-11-25T17:09:24.123Z.

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/request.hpp"
+#include "core/text.hpp"
 
 namespace fs = std::filesystem;
 using namespace iaposte::core;
@@ -55,6 +56,11 @@ TEST_CASE("mutated valid requests are parsed or rejected, never crash") {
       }
       auto r = parse_request(m, limits{});
       CHECK((r.ok() || !r.error.empty()));
+      // What a rejection carries into its event is always valid UTF-8 (issue 11: a reason
+      // quoting a raw 0xFF made the rejected event unserialisable and jammed the daemon).
+      CHECK(invalid_utf8_at(r.error) == std::string::npos);
+      CHECK(invalid_utf8_at(r.request_id) == std::string::npos);
+      CHECK(invalid_utf8_at(r.tenant) == std::string::npos);
     }
   }
 }
