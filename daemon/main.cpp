@@ -21,6 +21,7 @@
 #include "admin/server.hpp"
 #include "ai/client.hpp"
 #include "config/config.hpp"
+#include "core/text.hpp"
 #include "kafka/kafka.hpp"
 #include "log/log.hpp"
 #include "metrics/metrics.hpp"
@@ -56,10 +57,13 @@ struct daemon_metrics {
   metrics::counter& handed_off;
   metrics::counter& republished;
   metrics::counter& unconfirmed;
+  metrics::counter& internal_errors;
   metrics::gauge& smtp_clients;     // per-destination clients (relay mode: 1)
   metrics::gauge& smtp_connections; // connections opened so far, over the clients alive
   worker::counters last{};
   std::atomic<bool> kafka_ok{true}, smtp_ok{true};
+  // The relay failed the probe at start and has not answered one since.
+  std::atomic<bool> relay_probe_failing{false};
 
   explicit daemon_metrics(metrics::registry& r)
       : reg(r), handed_off(r.counter("iaposte_retry_handoffs_total",
@@ -68,6 +72,8 @@ struct daemon_metrics {
                               "Terminal events published again after a crash")),
         unconfirmed(r.counter("iaposte_unconfirmed_total",
                               "Requests found sending after a crash, reported sent unconfirmed")),
+        internal_errors(r.counter("iaposte_internal_errors_total",
+                                  "Request handlings that failed with an internal error (a bug)")),
         smtp_clients(r.gauge("iaposte_smtp_clients", "SMTP destinations with a client (pool)")),
         smtp_connections(r.gauge("iaposte_smtp_connections_opened",
                                  "SMTP connections opened by the clients alive")) {
@@ -92,6 +98,7 @@ struct daemon_metrics {
     add(handed_off, s.handed_off, last.handed_off);
     add(republished, s.republished, last.republished);
     add(unconfirmed, s.unconfirmed, last.unconfirmed);
+    add(internal_errors, s.internal_errors, last.internal_errors);
     last = s;
   }
 };
@@ -121,7 +128,7 @@ asio::awaitable<void> heartbeat(worker::worker& w, kafka::consumer& c, store::st
     auto now = std::chrono::steady_clock::now();
     // SMTP is down for /readyz after 5 attempts in a row got no reply at all (connection
     // refused, TLS or timeout); up again at the first reply, whatever its code.
-    bool smtp_ok = s.smtp_no_reply_streak < 5;
+    bool smtp_ok = s.smtp_no_reply_streak < 5 && !dm.relay_probe_failing;
     if (smtp_ok != dm.smtp_ok.load())
       log::warn(smtp_ok ? "smtp.reachable" : "smtp.unreachable",
                 {{"attempts_without_reply", s.smtp_no_reply_streak}});
@@ -139,11 +146,33 @@ asio::awaitable<void> heartbeat(worker::worker& w, kafka::consumer& c, store::st
                                  {"unconfirmed", s.unconfirmed},
                                  {"in_flight", c.in_flight()},
                                  {"ai_detached", s.ai_detached},
+                                 {"parked", s.parked},
+                                 {"internal_errors", s.internal_errors},
                                  {"paused", c.paused()},
                                  {"held", c.held()},
                                  {"postgres_healthy", db.healthy()},
                                  {"kafka_reachable", dm.kafka_ok.load()},
                                  {"smtp_reachable", dm.smtp_ok.load()}});
+    }
+  }
+}
+
+// After a failed probe at start: the relay probed again every 5 s until it answers, so that
+// /readyz turns ready without waiting for five deliveries to succeed. Requests meanwhile
+// are deferred by the normal backoff.
+asio::awaitable<void> reprobe_relay(smtp::dispatcher& smtp, daemon_metrics& dm,
+                                    const bool& stopping) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  while (!stopping && dm.relay_probe_failing) {
+    timer.expires_after(std::chrono::seconds(5));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping) break;
+    smtp::outcome o = co_await smtp.probe();
+    if (o.kind == smtp::outcome_kind::sent) {
+      dm.relay_probe_failing = false;
+      log::info("smtp.relay_answers");
     }
   }
 }
@@ -179,6 +208,22 @@ int run(const config::daemon_config& cfg) {
     return 1;
   }
 
+  // A CA file that cannot be loaded or a bad helo_name would defer every request forever:
+  // a configuration error (exit 2), unlike a relay that is down or broken (started, not ready).
+  {
+    smtp::relay_config checked = cfg.routing.smtp;
+    if (cfg.routing.mode == smtp::route::mode::direct) {
+      checked.tls = cfg.routing.direct.tls;
+      for (const auto& [domain, mode] : cfg.routing.direct.tls_policies)
+        if (mode == smtp::tls_mode::required) checked.tls = mode;
+    }
+    if (auto why = smtp::client::config_problem(checked); !why.empty()) {
+      log::error("startup.failed", {{"component", "smtp"}, {"error", why}});
+      std::cerr << "iaposted: configuration error: smtp: " << why << "\n";
+      return 2;
+    }
+  }
+
   asio::io_context io(1);
   auto work = asio::make_work_guard(io);
   std::optional<smtp::dispatcher> smtp_holder;
@@ -189,20 +234,27 @@ int run(const config::daemon_config& cfg) {
     return 1;
   }
   smtp::dispatcher& smtp = *smtp_holder;
+  // A relay that is down or answers garbage at start does not stop the daemon (under
+  // Restart=on-failure that would be a crash loop in which nothing is even deferred): it
+  // starts not ready for smtp, requests are deferred by the normal backoff, and the relay is
+  // probed again every few seconds until it answers.
+  bool relay_down_at_start = false;
   if (cfg.delivery.probe_smtp_at_start) {
     smtp::outcome probe;
-    asio::co_spawn(io, smtp.probe(), [&](std::exception_ptr, smtp::outcome o) {
+    asio::co_spawn(io, smtp.probe(), [&](std::exception_ptr e, smtp::outcome o) {
       probe = std::move(o);
+      if (e) probe.error = "probe failed";
       io.stop();
     });
     io.run();
     io.restart();
     if (probe.kind != smtp::outcome_kind::sent) {
-      log::error("startup.failed",
-                 {{"component", "smtp"},
-                  {"relay", cfg.smtp.host + ":" + std::to_string(cfg.smtp.port)},
-                  {"error", probe.error.empty() ? probe.last.text() : probe.error}});
-      return 1;
+      relay_down_at_start = true;
+      log::error(
+          "smtp.unreachable_at_start",
+          {{"component", "smtp"},
+           {"relay", cfg.smtp.host + ":" + std::to_string(cfg.smtp.port)},
+           {"error", core::clean_text(probe.error.empty() ? probe.last.text() : probe.error)}});
     }
   }
 
@@ -226,6 +278,8 @@ int run(const config::daemon_config& cfg) {
   wcfg.lifetime = cfg.delivery.lifetime;
   wcfg.confirm_before_dot = cfg.delivery.at_most_once;
   wcfg.ai_max_waiting = cfg.delivery.ai_max_waiting;
+  wcfg.max_parked = cfg.delivery.max_parked;
+  wcfg.internal_error_attempts = cfg.delivery.internal_error_attempts;
   for (const auto& t : cfg.delivery.retry_tiers)
     wcfg.retry_tiers.push_back({t.topic, t.delay});
   for (std::size_t b = 0, e; b < cfg.delivery.hold_negative.size(); b = e + 1) {
@@ -303,8 +357,10 @@ int run(const config::daemon_config& cfg) {
     return admin::check_result{dm.kafka_ok.load(), dm.kafka_ok ? "ok" : "no broker answers"};
   });
   admin_http.add_check("smtp", [&dm] {
-    return admin::check_result{dm.smtp_ok.load(),
-                               dm.smtp_ok ? "ok" : "5 attempts in a row without a reply"};
+    if (dm.smtp_ok) return admin::check_result{true, "ok"};
+    return admin::check_result{false, dm.relay_probe_failing
+                                          ? "the relay failed its probe at start"
+                                          : "5 attempts in a row without a reply"};
   });
   try {
     admin_http.start();
@@ -352,6 +408,11 @@ int run(const config::daemon_config& cfg) {
         asio::detached);
   });
   asio::co_spawn(io, heartbeat(w, consumer, db, smtp, dm, stopping), asio::detached);
+  if (relay_down_at_start) {
+    dm.relay_probe_failing = true;
+    dm.smtp_ok = false;
+    asio::co_spawn(io, reprobe_relay(smtp, dm, stopping), asio::detached);
+  }
 
   sd_notify(0, "READY=1");
   log::info("daemon.ready",

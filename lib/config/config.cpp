@@ -254,6 +254,10 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
     l.max_body_bytes =
         static_cast<std::size_t>(to_integer("limits.max_body_bytes", v, 1, 64 << 20));
   });
+  add("limits.max_metadata_bytes", [&l](const std::string& v) {
+    l.max_metadata_bytes =
+        static_cast<std::size_t>(to_integer("limits.max_metadata_bytes", v, 2, 1 << 20));
+  });
   add("limits.max_recipients", [&l](const std::string& v) {
     l.max_recipients = static_cast<std::size_t>(to_integer("limits.max_recipients", v, 1, 10000));
   });
@@ -314,6 +318,21 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
     if (lease < std::chrono::seconds(1))
       throw config_error("delivery.lease_ms: expected at least 1000");
     c.store.lease = std::chrono::ceil<std::chrono::seconds>(lease);
+  });
+  add("delivery.max_parked", [&dv](const std::string& v) {
+    dv.max_parked = static_cast<std::size_t>(to_integer("delivery.max_parked", v, 0, 1000000));
+  });
+  add("delivery.internal_error_attempts", [&dv](const std::string& v) {
+    dv.internal_error_attempts =
+        static_cast<int>(to_integer("delivery.internal_error_attempts", v, 1, 100));
+  });
+  add("delivery.heartbeat_ms", [&c](const std::string& v) {
+    c.store.heartbeat_interval = ms("delivery.heartbeat_ms", v);
+    if (c.store.heartbeat_interval < std::chrono::milliseconds(100))
+      throw config_error("delivery.heartbeat_ms: expected at least 100");
+  });
+  add("delivery.owner_dead_after_ms", [&c](const std::string& v) {
+    c.store.owner_dead_after = ms("delivery.owner_dead_after_ms", v);
   });
   add("delivery.probe_smtp_at_start", [&dv](const std::string& v) {
     dv.probe_smtp_at_start = to_bool("delivery.probe_smtp_at_start", v);
@@ -756,6 +775,12 @@ daemon_config load(const std::string& path, const env_lookup& env) {
 
   if (cfg.instance_id.empty()) cfg.instance_id = default_instance_id();
   cfg.store.owner = cfg.instance_id;
+  // A live instance must never look dead: a few heartbeats may be late (a slow PostgreSQL).
+  if (cfg.store.owner_dead_after.count() != 0 &&
+      cfg.store.owner_dead_after < 3 * cfg.store.heartbeat_interval)
+    throw config_error("delivery.owner_dead_after_ms: expected 0 or at least 3 x "
+                       "delivery.heartbeat_ms (" +
+                       std::to_string(3 * cfg.store.heartbeat_interval.count()) + ")");
   if (cfg.kafka.brokers.empty()) throw config_error("kafka.brokers: must not be empty");
   if (cfg.store.url.empty())
     throw config_error("database.url: must be set (or DATABASE_URL, or database.url_file)");
@@ -903,7 +928,8 @@ nlohmann::json describe(const daemon_config& c) {
       {"limits",
        {{"max_request_bytes", c.limits.max_request_bytes},
         {"max_body_bytes", c.limits.max_body_bytes},
-        {"max_recipients", c.limits.max_recipients}}},
+        {"max_recipients", c.limits.max_recipients},
+        {"max_metadata_bytes", c.limits.max_metadata_bytes}}},
       {"retry",
        {{"max_attempts", c.backoff.max_attempts},
         {"initial_ms", c.backoff.initial.count()},
@@ -924,6 +950,10 @@ nlohmann::json describe(const daemon_config& c) {
         {"drain_timeout_ms", c.delivery.drain_timeout.count()},
         {"lease_ms", std::chrono::milliseconds(c.store.lease).count()},
         {"probe_smtp_at_start", c.delivery.probe_smtp_at_start},
+        {"max_parked", c.delivery.max_parked},
+        {"internal_error_attempts", c.delivery.internal_error_attempts},
+        {"heartbeat_ms", c.store.heartbeat_interval.count()},
+        {"owner_dead_after_ms", c.store.owner_dead_after.count()},
         {"lifetime_ms", c.delivery.lifetime.count()},
         {"guarantee", c.delivery.at_most_once ? "at_most_once" : "at_least_once"}}},
       {"ai", describe_ai(c.ai)},

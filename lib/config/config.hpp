@@ -60,8 +60,15 @@ struct delivery_config {
   // ai.max_waiting: AI requests that give their place under max_in_flight back while the
   // model writes (0: none do).
   std::size_t ai_max_waiting = 1000;
+  // Requests waiting on another instance's lease or on a retry after an internal error that
+  // give their place under max_in_flight back meanwhile (0: none do).
+  std::size_t max_parked = 1000;
+  // Failures (exceptions: bugs) a request's handling may have before it ends `failed`.
+  int internal_error_attempts = 3;
   std::string message_id_domain; // empty: the sender's domain
   std::chrono::milliseconds drain_timeout{30000};
+  // Probe the relay before reading requests. A relay down or answering garbage then is
+  // logged and reported on /readyz; the daemon starts anyway and defers.
   bool probe_smtp_at_start = true;
 };
 

@@ -23,6 +23,11 @@ using clock = session::clock;
 
 namespace {
 
+std::string helo_problem(const relay_config& cfg) {
+  if (protocol::safe_domain(cfg.helo_name)) return {};
+  return "invalid helo_name \"" + classify::sanitize(cfg.helo_name, 64) + "\"";
+}
+
 // Owns the session until its QUIT is answered or times out; independent of the client.
 awaitable<void> quit_and_drop(std::unique_ptr<session> s) {
   co_await s->quit();
@@ -51,8 +56,7 @@ struct client::impl {
     auto t = tls::make_context(*cfg);
     tls_ctx = std::move(t.ctx);
     config_error = std::move(t.error);
-    if (config_error.empty() && !protocol::safe_domain(cfg->helo_name))
-      config_error = "invalid helo_name \"" + classify::sanitize(cfg->helo_name, 64) + "\"";
+    if (config_error.empty()) config_error = helo_problem(*cfg);
   }
 
   ~impl() {
@@ -247,6 +251,11 @@ awaitable<outcome> client::send(const envelope& env, std::string_view message,
 
 // The whole session setup a send would do (TLS and AUTH included, so a bad certificate or
 // password shows at start-up), then QUIT. Outside the pool: it does not wait for a slot.
+std::string client::config_problem(const relay_config& cfg) {
+  auto t = tls::make_context(cfg);
+  return t.error.empty() ? helo_problem(cfg) : t.error;
+}
+
 awaitable<outcome> client::probe() {
   impl& d = *impl_;
   if (!d.config_error.empty()) co_return classify::local_transient(d.config_error);

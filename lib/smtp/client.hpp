@@ -136,6 +136,11 @@ public:
   // certificate or password shows at start-up; the probe does not use a pool slot.
   boost::asio::awaitable<outcome> probe();
 
+  // What in `cfg` stops every send before any connection (a CA file that cannot be loaded
+  // when certificates are verified, an invalid helo_name); empty when nothing does. The
+  // daemon refuses such a configuration at start (exit 2) instead of deferring forever.
+  static std::string config_problem(const relay_config& cfg);
+
   // Closes idle sessions; in-flight sends finish.
   void close_idle();
 

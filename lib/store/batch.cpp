@@ -21,17 +21,19 @@ namespace {
   "('sent', 'bounced', 'failed', 'rejected', 'suppressed', 'duplicate')"
 
 // A row the claim leaves alone (lease, owner, content): ended, or leased by another
-// instance until later than now. Evaluated on the row version the UPDATE writes over, so
+// instance until later than now, unless that instance stopped beating ($4, liveness.hpp).
+// Evaluated on the row version the UPDATE writes over, so
 // that two instances racing for an expired lease serialise on the row lock and the second
 // one sees the first one's lease.
 #define IAPOSTE_KEEP_LEASE                                                                         \
   "(m.state IN " IAPOSTE_TERMINAL_STATES                                                           \
-  " OR coalesce(m.owner <> $2 AND m.lease_until > now(), false))"
+  " OR coalesce(m.owner <> $2 AND m.lease_until > now() AND NOT ($4::jsonb ? m.owner), false))"
 
 // $1: [{tenant, request_id, message_id, sender, subject, recipients, source, content, meta,
 // accepted, n}], one per request (deduplicated by the caller; n: how many claims of it the
 // batch holds; content, meta: null when the claim passed none; accepted: a row inserted
-// gets its `accepted` history event); $2: owner; $3: lease in seconds.
+// gets its `accepted` history event); $2: owner; $3: lease in seconds; $4: dead owners
+// (a JSON array of instance ids).
 // Existing rows are updated first (the lease and the content are taken only when the row
 // is neither terminal nor leased by another instance; the state and attempts are left
 // alone, so RETURNING gives the state before the claim); the missing ones are inserted.
@@ -344,8 +346,9 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
            {"accepted", r.record_accepted},
            {"n", counts[i]}});
     }
-    const pqxx::result res = w.exec_prepared("iaposte_claim_batch", to_param(input), params.owner,
-                                             static_cast<double>(params.lease.count()));
+    const pqxx::result res =
+        w.exec_prepared("iaposte_claim_batch", to_param(input), params.owner,
+                        static_cast<double>(params.lease.count()), params.dead_owners);
     for (const auto& row : res)
       answers[{row["tenant"].c_str(), row["request_id"].c_str()}] = read_answer(row);
   }

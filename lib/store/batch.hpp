@@ -30,6 +30,7 @@ struct key_item {
 struct batch_params {
   std::string owner;
   std::chrono::seconds lease;
+  std::string dead_owners = "[]"; // JSON array: owners whose live leases are taken over
 };
 
 // A batch's operations by kind, each in queue order.

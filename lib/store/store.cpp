@@ -20,6 +20,7 @@
 
 #include "store/batch.hpp"
 #include "store/conninfo.hpp"
+#include "store/liveness.hpp"
 #include "store/log_event.hpp"
 #include "store/lookup.hpp"
 #include "store/migrate.hpp"
@@ -125,7 +126,11 @@ struct store::impl {
   steady::time_point down_since{}, last_down_log{};
   bool seen_down = false;
 
-  explicit impl(store_config c) : cfg(std::move(c)) {
+  detail::liveness live;
+
+  explicit impl(store_config c)
+      : cfg(std::move(c)),
+        live({cfg.url, cfg.owner, cfg.heartbeat_interval, cfg.owner_dead_after}) {
     if (cfg.batch_max == 0) cfg.batch_max = 1;
   }
 
@@ -279,7 +284,7 @@ struct store::impl {
         ops.publishes.push_back({&p.tenant, &p.request_id});
       }
     }
-    detail::run_batch(*conn, {cfg.owner, cfg.lease}, ops);
+    detail::run_batch(*conn, {cfg.owner, cfg.lease, live.dead_owners()}, ops);
     round_trip_ok();
     ++transactions;
     std::size_t ci = 0;
@@ -458,6 +463,7 @@ void store::start() {
   if (impl_->started) return;
   impl_->started = true;
   impl_->worker = std::thread([this] { impl_->run(); });
+  impl_->live.start();
 }
 
 void store::stop(std::chrono::milliseconds deadline) {
@@ -470,6 +476,8 @@ void store::stop(std::chrono::milliseconds deadline) {
   }
   impl_->cv.notify_all();
   if (impl_->worker.joinable()) impl_->worker.join();
+  // What it still held (a drain cut short) is taken over by the others at once.
+  impl_->live.stop(true);
 }
 
 void store::claim(claim_request req, std::function<void(claim_result)> done) {
@@ -493,6 +501,9 @@ void store::published(std::string tenant, std::string request_id, std::function<
   impl_->enqueue(published_op{std::move(tenant), std::move(request_id), std::move(done)});
 }
 
+std::uint64_t store::heartbeats() const {
+  return impl_->live.beats();
+}
 bool store::healthy() const {
   return impl_->healthy;
 }

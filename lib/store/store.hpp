@@ -23,6 +23,10 @@ struct store_config {
   // How long a claim holds the request (messages.lease_until): while it runs, a claim by
   // another instance answers busy. Taken (or renewed) by every fresh or resumed claim.
   std::chrono::seconds lease{600};
+  // This instance's heartbeat (table instances), and how long an owner may go unseen
+  // before its claims are taken over without waiting for their lease; 0: never.
+  std::chrono::milliseconds heartbeat_interval{2000};
+  std::chrono::milliseconds owner_dead_after{10000};
   // Bytes of claim content per transaction (the batch statement carries it as JSON): a
   // batch is cut before the claim that would exceed it; a bigger claim goes alone.
   std::size_t batch_max_bytes = std::size_t{16} << 20;
@@ -133,6 +137,9 @@ public:
   void published(std::string tenant, std::string request_id, std::function<void()> done);
   // Operations on one request take effect in the order they were queued (a batch is cut
   // where running its statements in their fixed order would reorder them).
+
+  // Heartbeats written so far (table instances), for tests.
+  std::uint64_t heartbeats() const;
 
   // True while the last round trip to PG succeeded.
   bool healthy() const;

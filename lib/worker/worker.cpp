@@ -16,7 +16,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "ai/client.hpp"
+#include "core/failpoint.hpp"
 #include "core/status.hpp"
+#include "core/text.hpp"
 #include "log/log.hpp"
 #include "mime/compose.hpp"
 #include "render/render.hpp"
@@ -57,6 +59,14 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   // next to a redelivered original) waits for the first, since claims by one owner succeed.
   std::set<std::string> handling; // executor thread only
   std::mt19937_64 rng{std::random_device{}()};
+
+  // One consumed record, for its whole life in the worker (across internal-error retries).
+  struct job {
+    kafka::message m;
+    // Why its consumer slot was given back (release_slot), if it was.
+    enum class wait_kind { none, ai, other };
+    wait_kind parked = wait_kind::none;
+  };
 
   impl(asio::any_io_executor e, worker_config c, kafka::producer& p, store::store& s,
        smtp::dispatcher& m, std::function<void(const kafka::message&)> f, kafka::key_finder* kf,
@@ -135,13 +145,30 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     co_return !stopping;
   }
 
+  // The history row of `ev`: its texts (a producer's input, an SMTP server's reply) cleaned
+  // and bounded like the event's own.
+  static store::event_record record_of(const core::status_event& ev) {
+    std::optional<core::smtp_reply_info> smtp = ev.smtp;
+    if (smtp) {
+      smtp->enhanced = core::clean_text(smtp->enhanced, 16);
+      smtp->text = core::clean_text(smtp->text);
+    }
+    return store::event_record{ev.tenant,
+                               ev.request_id,
+                               ev.status,
+                               ev.attempt,
+                               ev.message_id,
+                               std::move(smtp),
+                               core::clean_text(ev.reason),
+                               ev.next_attempt_at,
+                               ev.timestamp};
+  }
+
   awaitable<bool> record(const core::status_event& ev) {
     // The record lives in this frame; the callable captures only pointers. GCC 12 copies a
     // closure passed by value into a coroutine bitwise, so a closure owning a std::string
     // would hand the store a string pointing into this frame (seen under ASan).
-    store::event_record rec{ev.tenant,  ev.request_id,      ev.status,
-                            ev.attempt, ev.message_id,      ev.smtp,
-                            ev.reason,  ev.next_attempt_at, ev.timestamp};
+    store::event_record rec = record_of(ev);
     co_return co_await await_callback<bool>(
         [this, r = &rec](auto done) { db.record(std::move(*r), [done] { done(true); }); });
   }
@@ -154,14 +181,12 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       asio::steady_timer timer;
     };
     auto st = std::make_shared<state>(state{false, asio::steady_timer(ex, timeout)});
-    db.record(store::event_record{ev.tenant, ev.request_id, ev.status, ev.attempt, ev.message_id,
-                                  ev.smtp, ev.reason, ev.next_attempt_at, ev.timestamp},
-              [st, e = ex] {
-                asio::post(e, [st] {
-                  st->done = true;
-                  st->timer.cancel();
-                });
-              });
+    db.record(record_of(ev), [st, e = ex] {
+      asio::post(e, [st] {
+        st->done = true;
+        st->timer.cancel();
+      });
+    });
     boost::system::error_code ec;
     co_await st->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     co_return st->done;
@@ -180,7 +205,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   }
 
   awaitable<bool> publish(const core::status_event& ev) {
-    co_return co_await produce(cfg.status_topic, ev.request_id, core::to_json(ev).dump());
+    co_return co_await produce(cfg.status_topic, ev.request_id, core::serialize(ev));
   }
 
   // Durable outcome: recorded in PostgreSQL and acknowledged by the broker, in parallel.
@@ -275,6 +300,11 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     return m.topic + "/" + std::to_string(m.partition) + "@" + std::to_string(m.offset);
   }
 
+  // The key of a record whose request_id cannot be read: where it was consumed.
+  static std::string unkeyed_id(const kafka::message& m) {
+    return "kafka:" + m.topic + ":" + std::to_string(m.partition) + ":" + std::to_string(m.offset);
+  }
+
   enum class waited { ready, stopped, handed_off };
 
   // Waits until `target`: in-process when it is near (or no retry topic fits), otherwise
@@ -312,22 +342,21 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
   // A request that gave up: its copy on the DLQ, with the reason and the last SMTP reply.
   awaitable<bool> copy_to_dlq(const kafka::message& m, const core::status_event& ev) {
-    kafka::headers hdrs{{"iaposte-reason", ev.reason},
+    kafka::headers hdrs{{"iaposte-reason", core::clean_text(ev.reason)},
                         {"iaposte-status", std::string(core::to_string(ev.status))},
                         {"iaposte-source", source_of(m)}};
     if (ev.smtp)
       hdrs.emplace_back("iaposte-last-reply",
-                        std::to_string(ev.smtp->code) + " " + ev.smtp->enhanced +
-                            (ev.smtp->enhanced.empty() ? "" : " ") + ev.smtp->text);
+                        core::clean_text(std::to_string(ev.smtp->code) + " " + ev.smtp->enhanced +
+                                         (ev.smtp->enhanced.empty() ? "" : " ") + ev.smtp->text));
     co_return co_await produce(cfg.dlq_topic, ev.request_id, m.payload, std::move(hdrs));
   }
 
   awaitable<void> reject(const kafka::message& m, std::string request_id, std::string tenant,
-                         nlohmann::json metadata, const std::string& reason,
+                         nlohmann::json metadata, const std::string& why,
                          nlohmann::json ai_info = nullptr) {
-    if (request_id.empty())
-      request_id =
-          "kafka:" + m.topic + ":" + std::to_string(m.partition) + ":" + std::to_string(m.offset);
+    const std::string reason = core::clean_text(why);
+    if (request_id.empty()) request_id = unkeyed_id(m);
     if (tenant.empty()) tenant = "_unknown";
     core::status_event ev;
     ev.request_id = std::move(request_id);
@@ -365,7 +394,11 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     if (again.kind == store::claim_result::kind::resumed) co_return again;
     log::info("request.taken_over",
               {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", again.state}});
-    if (again.kind == store::claim_result::kind::terminal) finished(m);
+    // This copy is done either way: ended (durable and published there), or in the hands of
+    // the instance that holds it now, whose own copy of the record ends it. Its slot and
+    // its place under the partition's watermark must not be held by a copy that will never
+    // end (they were, until the intake audit of issue 11).
+    finished(m);
     co_return std::nullopt;
   }
 
@@ -419,16 +452,78 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     co_return true;
   }
 
-  awaitable<void> handle(kafka::message m) {
+  // Gives `j`'s consumer slot back while it waits on something other than its own work
+  // (the AI chain, another instance's lease, a retry after an internal error), within the
+  // bound of that kind; its offset still holds the partition's watermark until it ends.
+  void park(job& j, job::wait_kind why) {
+    if (!release_slot || j.m.slot_released) return;
+    const bool ai_wait = why == job::wait_kind::ai;
+    std::size_t& n = ai_wait ? stats.ai_detached : stats.parked;
+    if (n >= (ai_wait ? cfg.ai_max_waiting : cfg.max_parked)) return;
+    release_slot(j.m);
+    j.parked = why;
+    ++n;
+  }
+
+  // The whole life of one record: handled, and handled again through the backoff when the
+  // handling throws (a bug, never an input problem: those are rejections), at most
+  // internal_error_attempts times; then it ends `failed` with a DLQ copy. No record is left
+  // holding its slot or its partition's watermark, except by a stop (redelivered later).
+  awaitable<void> run(kafka::message m) {
     ++stats.received;
-    // A request that gave its consumer slot back counts against ai_max_waiting until it ends.
-    struct detached_guard {
-      const kafka::message& m;
-      std::size_t& n;
-      ~detached_guard() {
-        if (m.slot_released) --n;
+    job j{std::move(m)};
+    for (int failures = 1;; ++failures) {
+      std::string error;
+      try {
+        co_await handle(j);
+      } catch (const std::exception& e) {
+        error = e.what();
+      } catch (...) {
+        error = "unknown exception";
       }
-    } detached{m, stats.ai_detached};
+      if (error.empty()) break; // handled (or left for redelivery by a stop)
+      error = core::clean_text(error, 256);
+      ++stats.internal_errors;
+      log::error("request.internal_error", {{"request_id", core::clean_text(j.m.key, 128)},
+                                            {"source", source_of(j.m)},
+                                            {"error", error},
+                                            {"failures", failures},
+                                            {"max_failures", cfg.internal_error_attempts}});
+      if (failures >= cfg.internal_error_attempts) {
+        co_await give_up(j.m, error);
+        break;
+      }
+      park(j, job::wait_kind::other);
+      auto delay = core::backoff_delay(cfg.backoff, failures,
+                                       std::uniform_real_distribution<double>(0, 1)(rng));
+      if (!co_await sleep(delay)) break; // stopping: redelivered after the restart
+    }
+    if (j.parked == job::wait_kind::ai) --stats.ai_detached;
+    if (j.parked == job::wait_kind::other) --stats.parked;
+  }
+
+  // After repeated internal errors: `failed` with the error, and the record on the DLQ.
+  // Only what parsing recovers is used, so that the code that failed is not run again.
+  awaitable<void> give_up(const kafka::message& m, const std::string& error) {
+    auto parsed = core::parse_request(m.payload, cfg.limits);
+    core::status_event ev;
+    ev.request_id = parsed.ok() ? parsed.value->request_id : parsed.request_id;
+    ev.tenant = parsed.ok() ? parsed.value->tenant : parsed.tenant;
+    if (ev.request_id.empty()) ev.request_id = unkeyed_id(m);
+    if (ev.tenant.empty()) ev.tenant = "_unknown";
+    ev.status = status::failed;
+    ev.reason = "internal error: " + error;
+    ev.metadata = std::move(parsed.metadata);
+    auto [settled, copied] = co_await (settle(ev) && copy_to_dlq(m, ev));
+    if (settled && copied) {
+      count(status::failed);
+      mark_published(ev);
+      finished(m);
+    }
+  }
+
+  awaitable<void> handle(job& j) {
+    kafka::message& m = j.m;
     auto parsed = core::parse_request(m.payload, cfg.limits);
     if (!parsed.ok()) {
       co_await reject(m, parsed.request_id, parsed.tenant, parsed.metadata, parsed.error);
@@ -509,6 +604,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       claim = co_await await_callback<store::claim_result>(
           [&](auto done) { db.claim(claim_req, std::move(done)); });
       if (claim.kind != store::claim_result::kind::busy) break;
+      park(j, job::wait_kind::other); // waiting on someone else: the requests behind go on
       // Another instance holds the lease (a rebalance moved the partition while it was
       // still working on this request): wait for its outcome or for the lease to lapse.
       auto wait = std::chrono::milliseconds{1000};
@@ -555,6 +651,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       co_return;
     }
     if (claim.kind == store::claim_result::kind::fresh) note(event(status::accepted, 0), true);
+    if (core::failpoint("worker.after_claim", req.request_id))
+      throw std::runtime_error("failpoint worker.after_claim");
 
     if (uses_ai && !claim.content.empty()) {
       // Written by an earlier delivery of this request: sent as stored, said as recorded.
@@ -565,10 +663,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     } else if (uses_ai) {
       // The model may be slow: this request gives its consumer slot back while it waits
       // (up to ai_max_waiting of them), so that requests without AI keep flowing.
-      if (release_slot && !m.slot_released && stats.ai_detached < cfg.ai_max_waiting) {
-        release_slot(m);
-        ++stats.ai_detached;
-      }
+      park(j, job::wait_kind::ai);
       if (!co_await write_with_ai(m, req, content, ai_info)) co_return; // rejected
       claim_req.content = mime::compose(req, content, message_id, date);
       claim_req.content_meta =
@@ -800,16 +895,19 @@ void worker::submit(kafka::message m) {
   asio::co_spawn(
       impl_->ex,
       [self = impl_, m = std::move(m)]() mutable -> awaitable<void> {
-        co_await self->handle(std::move(m));
+        co_await self->run(std::move(m));
       },
       [self = impl_](std::exception_ptr e) {
         self->active.fetch_sub(1);
         if (!e) return;
-        // A bug, not an input problem: leave the offset uncommitted and say so loudly.
+        // run() catches what handle() throws; only its own last steps could get here.
+        ++self->stats.internal_errors;
         try {
           std::rethrow_exception(e);
         } catch (const std::exception& ex) {
-          log::error("worker.bug", {{"error", ex.what()}});
+          log::error("worker.bug", {{"error", core::clean_text(ex.what(), 256)}});
+        } catch (...) {
+          log::error("worker.bug", {{"error", "unknown exception"}});
         }
       });
 }

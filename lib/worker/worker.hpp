@@ -1,5 +1,8 @@
 // The life of one request: intake → validate → render → claim → compose → deliver with
 // retries → record + publish → commit. One coroutine per request on the daemon's executor.
+// Every record handed in ends: with its terminal status event, or (when it cannot be read
+// as a request) a rejected event and a DLQ copy, or after repeated internal errors `failed`
+// with a DLQ copy; only a stop leaves a record for redelivery.
 #pragma once
 
 #include <chrono>
@@ -62,6 +65,15 @@ struct worker_config {
   // requests without AI; beyond this many, an AI request keeps its place. The memory bound
   // is then max_in_flight + ai_max_waiting requests.
   std::size_t ai_max_waiting = 1000;
+  // Requests that wait on something other than their own work (another instance's live
+  // lease after a rebalance, a retry after an internal error) give their place under
+  // max_in_flight back while they wait, up to this many, so that they never stop the
+  // requests behind them.
+  std::size_t max_parked = 1000;
+  // A request whose handling throws (a bug, not an input problem) is tried again through
+  // the backoff, giving its place back meanwhile; after this many failures it ends
+  // `failed` ("internal error: ...") with a copy on the DLQ.
+  int internal_error_attempts = 3;
 };
 
 // Headers of a request on a retry topic, besides kafka::not_before_header.
@@ -76,6 +88,8 @@ struct counters {
   std::size_t unconfirmed = 0;          // found `sending` after a crash: reported sent, not resent
   std::size_t smtp_no_reply_streak = 0; // attempts in a row that got no SMTP reply at all
   std::size_t ai_detached = 0;          // now: AI requests that gave their consumer slot back
+  std::size_t parked = 0;          // now: requests waiting on another instance's lease or a retry
+  std::size_t internal_errors = 0; // handlings that threw (each retried or failed)
 };
 
 class worker {
