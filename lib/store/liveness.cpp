@@ -28,6 +28,8 @@ liveness::~liveness() {
 
 void liveness::start() {
   if (thread_.joinable() || cfg_.dead_after.count() == 0) return;
+  // No row yet: nobody can take this instance's claims over before its first heartbeat.
+  last_ok_ = std::chrono::steady_clock::now().time_since_epoch().count();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -68,6 +70,7 @@ bool liveness::beat() {
     nlohmann::json dead = nlohmann::json::array();
     for (const auto& row : r)
       dead.push_back(row[0].c_str());
+    last_ok_ = std::chrono::steady_clock::now().time_since_epoch().count();
     if (failing_) log_event(spdlog::level::info, "store.heartbeat_resumed");
     failing_ = false;
     std::lock_guard lk(mu_);
@@ -98,6 +101,13 @@ void liveness::run() {
 std::string liveness::dead_owners() const {
   std::lock_guard lk(mu_);
   return dead_;
+}
+
+bool liveness::fresh() const {
+  if (cfg_.dead_after.count() == 0 || !thread_.joinable()) return true;
+  const auto last = std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(last_ok_.load()));
+  return std::chrono::steady_clock::now() - last < cfg_.dead_after / 2;
 }
 
 std::uint64_t liveness::beats() const {

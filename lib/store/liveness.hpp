@@ -3,6 +3,7 @@
 // (a live but busy instance keeps its leases).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -37,6 +38,10 @@ public:
   // the claim statement; "[]" until the first look-up.
   std::string dead_owners() const;
   std::uint64_t beats() const; // heartbeats written, for tests
+  // False once this instance's last heartbeat is older than half of dead_after: the others
+  // may soon take its claims over, so it must not start sending what it holds (self-fence).
+  // True when liveness is off.
+  bool fresh() const;
 
 private:
   void run();
@@ -48,6 +53,8 @@ private:
   bool stopping_ = false;
   std::string dead_ = "[]";
   std::uint64_t beats_ = 0;
+  // steady_clock ticks of the last heartbeat written (start() counts as one).
+  std::atomic<std::chrono::steady_clock::rep> last_ok_{0};
   std::unique_ptr<pqxx::connection> conn_; // the thread's, then stop()'s
   bool failing_ = false;                   // the thread's
   std::thread thread_;

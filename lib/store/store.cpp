@@ -501,6 +501,9 @@ void store::published(std::string tenant, std::string request_id, std::function<
   impl_->enqueue(published_op{std::move(tenant), std::move(request_id), std::move(done)});
 }
 
+bool store::leases_safe() const {
+  return impl_->live.fresh();
+}
 std::uint64_t store::heartbeats() const {
   return impl_->live.beats();
 }

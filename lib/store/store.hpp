@@ -138,6 +138,11 @@ public:
   // Operations on one request take effect in the order they were queued (a batch is cut
   // where running its statements in their fixed order would reorder them).
 
+  // False while this instance's heartbeat has not been written for half of
+  // owner_dead_after: the other instances may soon take its claims over, so it must not
+  // start an attempt or write a final dot (the worker waits). True when liveness is off.
+  bool leases_safe() const;
+
   // Heartbeats written so far (table instances), for tests.
   std::uint64_t heartbeats() const;
 

@@ -60,6 +60,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   std::set<std::string> handling; // executor thread only
   std::mt19937_64 rng{std::random_device{}()};
 
+  // The longest wait between two scans of the status topic that failed.
+  static constexpr std::chrono::milliseconds max_lookup_wait{10000};
+
   // One consumed record, for its whole life in the worker (across internal-error retries).
   struct job {
     kafka::message m;
@@ -74,36 +77,61 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)),
         finder(kf), ai(a), release_slot(std::move(r)) {}
 
+  // What the status topic says of a request (find_published).
+  struct topic_answer {
+    bool read = false;                   // false: stopping before the topic could be read
+    std::optional<nlohmann::json> event; // none: not on the topic (or no finder)
+  };
+  struct scan_result {
+    std::optional<std::string> payload;
+    std::string error;
+  };
+
   // The status event of this request already on the status topic (published before a
   // crash that kept its record or its "published" mark from PostgreSQL): the last one with
   // one of `statuses` (and attempt `attempt` when not negative), from the request's last
-  // recorded event on. Unknown (no finder, or the scan failed): none.
-  awaitable<std::optional<nlohmann::json>> find_published(const core::request& req,
-                                                          const store::claim_result& claim,
-                                                          const std::vector<std::string>& statuses,
-                                                          int attempt) {
+  // recorded event on. A scan that fails (the broker restarting) is not an answer: acting on
+  // it as "not there" would publish a second terminal event, so the scan is repeated, with
+  // the request's slot given back meanwhile, until it completes or the worker stops.
+  awaitable<topic_answer> find_published(job& j, const core::request& req,
+                                         const store::claim_result& claim,
+                                         const std::vector<std::string>& statuses, int attempt) {
+    topic_answer answer;
     auto since = claim.last_event_at ? claim.last_event_at : claim.updated_at;
-    if (!finder || !since) co_return std::nullopt;
+    if (!finder || !since) {
+      answer.read = true;
+      co_return answer;
+    }
     const auto* wanted = &statuses;
     const std::string* tenant = &req.tenant;
-    // The margin covers clock skew between this host and the one that published.
-    auto payload = co_await await_callback<std::optional<std::string>>([&](auto done) {
-      finder->find(
-          req.request_id, *since - std::chrono::seconds(5),
-          [wanted, tenant, attempt](std::string_view p) {
-            auto j = nlohmann::json::parse(p, nullptr, false);
-            if (!j.is_object() || j.value("tenant", "") != *tenant) return false;
-            if (attempt >= 0 && j.value("attempt", -1) != attempt) return false;
-            const std::string st = j.value("status", "");
-            return std::find(wanted->begin(), wanted->end(), st) != wanted->end();
-          },
-          [done](std::optional<std::string> found, std::string error) {
-            if (!error.empty()) log::warn("request.status_lookup_failed", {{"error", error}});
-            done(std::move(found));
-          });
-    });
-    if (!payload) co_return std::nullopt;
-    co_return nlohmann::json::parse(*payload, nullptr, false);
+    for (std::chrono::milliseconds wait{500};; wait = std::min(2 * wait, max_lookup_wait)) {
+      // The margin covers clock skew between this host and the one that published.
+      auto scan = co_await await_callback<scan_result>([&](auto done) {
+        finder->find(
+            req.request_id, *since - std::chrono::seconds(5),
+            [wanted, tenant, attempt](std::string_view p) {
+              auto e = nlohmann::json::parse(p, nullptr, false);
+              if (!e.is_object() || e.value("tenant", "") != *tenant) return false;
+              if (attempt >= 0 && e.value("attempt", -1) != attempt) return false;
+              const std::string st = e.value("status", "");
+              return std::find(wanted->begin(), wanted->end(), st) != wanted->end();
+            },
+            [done](std::optional<std::string> found, std::string error) {
+              done(scan_result{std::move(found), std::move(error)});
+            });
+      });
+      if (scan.error.empty()) {
+        answer.read = true;
+        if (scan.payload) answer.event = nlohmann::json::parse(*scan.payload, nullptr, false);
+        co_return answer;
+      }
+      log::warn("request.status_lookup_failed", {{"request_id", req.request_id},
+                                                 {"tenant", req.tenant},
+                                                 {"error", core::clean_text(scan.error, 256)},
+                                                 {"retry_ms", wait.count()}});
+      park(j, job::wait_kind::other);
+      if (!co_await sleep(wait)) co_return answer;
+    }
   }
 
   static std::optional<core::status_event> event_of(const nlohmann::json& j,
@@ -622,11 +650,16 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     if (claim.kind == store::claim_result::kind::terminal) {
       const std::vector<std::string> terminal_state(1, claim.state);
       auto ev = event(status::duplicate, claim.attempts);
+      topic_answer on_topic;
+      if (!claim.published) {
+        on_topic = co_await find_published(j, req, claim, terminal_state, -1);
+        if (!on_topic.read) co_return; // stopping: redelivered later
+      }
       if (claim.published) {
         ev.reason = "already " + claim.state;
         log::info("request.duplicate",
                   {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
-      } else if (co_await find_published(req, claim, terminal_state, -1)) {
+      } else if (on_topic.event) {
         // The event did reach the broker; only its mark was lost: a duplicate, as above.
         ev.reason = "already " + claim.state;
         log::info("request.duplicate", {{"request_id", req.request_id},
@@ -710,7 +743,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     bool unconfirmed = cfg.confirm_before_dot && claim.kind == store::claim_result::kind::resumed &&
                        claim.state == "sending";
     if (unconfirmed) {
-      auto found = co_await find_published(req, claim, attempt_outcomes(), attempt);
+      auto on_topic = co_await find_published(j, req, claim, attempt_outcomes(), attempt);
+      if (!on_topic.read) co_return; // stopping: redelivered later
+      const auto& found = on_topic.event;
       if (found && found->value("status", std::string()) == "deferred") {
         unconfirmed = false; // the dot got a 4xx: retried as usual
       } else if (found) {
@@ -762,8 +797,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       }
       // While PostgreSQL is away an outcome cannot be recorded: a crash then would resend
       // everything sent meanwhile. Hold new attempts until it is back; this keeps the crash
-      // window to one group commit.
-      while (!db.healthy())
+      // window to one group commit. Likewise while this instance's heartbeat is stale: its
+      // claims may be taken over (store::leases_safe), so it must not send what it holds.
+      while (!db.healthy() || !db.leases_safe())
         if (!co_await sleep(std::chrono::milliseconds{200})) {
           release(req);
           co_return;
@@ -772,6 +808,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       smtp::before_dot_fn mark_sending;
       if (cfg.confirm_before_dot)
         mark_sending = [this, ev = event(status::sending, attempt)]() -> awaitable<bool> {
+          // Self-fence: with a stale heartbeat the claim may be taken over any moment; no dot.
+          if (!db.leases_safe()) co_return false;
           co_return co_await record_within(ev, cfg.confirm_timeout);
         };
       smtp::outcome out = smtp::dispatcher::merge(co_await smtp.send(

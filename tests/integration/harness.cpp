@@ -22,6 +22,7 @@
 #include <thread>
 
 #include <doctest/doctest.h>
+#include <librdkafka/rdkafkacpp.h>
 
 extern char** environ;
 
@@ -343,6 +344,83 @@ bool sent_unconfirmed(const std::vector<json>& events, const std::string& reques
         e.value("reason", "").rfind("unconfirmed", 0) == 0)
       return true;
   return false;
+}
+
+std::map<int, partition_offsets> group_offsets(const std::string& group, const std::string& topic) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", stack_value("KAFKA_BROKERS"), err);
+  conf->set("group.id", group, err);
+  conf->set("enable.auto.commit", "false", err);
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!c) throw std::runtime_error("group_offsets: " + err);
+  RdKafka::Metadata* md = nullptr;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(c.get(), topic, nullptr, err));
+  if (c->metadata(false, t.get(), &md, 10000) != RdKafka::ERR_NO_ERROR || !md)
+    throw std::runtime_error("group_offsets: no metadata for " + topic);
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (const auto* tm : *md->topics())
+    for (const auto* pm : *tm->partitions())
+      parts.push_back(RdKafka::TopicPartition::create(topic, pm->id()));
+  delete md;
+  std::map<int, partition_offsets> out;
+  if (c->committed(parts, 10000) != RdKafka::ERR_NO_ERROR)
+    throw std::runtime_error("group_offsets: committed() failed for " + group);
+  for (auto* tp : parts) {
+    std::int64_t low = 0, high = 0;
+    c->query_watermark_offsets(topic, tp->partition(), &low, &high, 10000);
+    out[tp->partition()] = {tp->offset() >= 0 ? tp->offset() : -1, high};
+  }
+  RdKafka::TopicPartition::destroy(parts);
+  c->close();
+  return out;
+}
+
+namespace {
+struct delivery_errors : RdKafka::DeliveryReportCb {
+  std::size_t failed = 0;
+  std::string last;
+  void dr_cb(RdKafka::Message& m) override {
+    if (m.err() == RdKafka::ERR_NO_ERROR) return;
+    ++failed;
+    last = m.errstr();
+  }
+};
+} // namespace
+
+void produce_records(const std::string& topic, const std::vector<raw_record>& records) {
+  std::string err;
+  delivery_errors reports;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", stack_value("KAFKA_BROKERS"), err);
+  conf->set("dr_cb", &reports, err);
+  conf->set("linger.ms", "5", err);
+  conf->set("message.max.bytes", "10000000", err);
+  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
+  if (!p) throw std::runtime_error("produce_records: " + err);
+  for (const auto& r : records) {
+    for (;;) {
+      auto rc = p->produce(topic, r.partition < 0 ? RdKafka::Topic::PARTITION_UA : r.partition,
+                           RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(r.payload.data()),
+                           r.payload.size(), r.key.data(), r.key.size(), 0, nullptr);
+      if (rc == RdKafka::ERR_NO_ERROR) break;
+      if (rc != RdKafka::ERR__QUEUE_FULL)
+        throw std::runtime_error("produce_records: " + RdKafka::err2str(rc));
+      p->poll(100);
+    }
+    p->poll(0);
+  }
+  if (p->flush(60000) != RdKafka::ERR_NO_ERROR || p->outq_len() != 0 || reports.failed)
+    throw std::runtime_error("produce_records: " + std::to_string(reports.failed) +
+                             " record(s) not acknowledged: " + reports.last);
+}
+
+double metric(const std::string& text, const std::string& sample) {
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line))
+    if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+  return -1;
 }
 
 int admin_port(const daemon_process& d) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <set>
@@ -95,6 +96,22 @@ std::map<std::string, int> capture_index();
 // Whether a request's `sent` event is an unconfirmed one (at_most_once after a crash between
 // the attempt's record and the server's reply), from a list of events.
 bool sent_unconfirmed(const std::vector<json>& events, const std::string& request_id);
+
+// Per partition of `topic`: the group's committed offset (-1: none) and the end offset.
+struct partition_offsets {
+  std::int64_t committed = -1, end = 0;
+};
+std::map<int, partition_offsets> group_offsets(const std::string& group, const std::string& topic);
+
+// Produces raw records, each to the given partition (-1: by key), and waits for every ack.
+struct raw_record {
+  std::string key, payload;
+  int partition = -1;
+};
+void produce_records(const std::string& topic, const std::vector<raw_record>& records);
+
+// A Prometheus sample's value from /metrics text ("name{labels}" as written), or -1.
+double metric(const std::string& metrics_text, const std::string& sample);
 
 // The admin HTTP port iaposted logged in daemon.ready (0 when not found).
 int admin_port(const daemon_process& d);

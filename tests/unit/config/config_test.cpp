@@ -124,3 +124,33 @@ TEST_CASE("bad values are refused with the key named and no secret quoted") {
     CHECK(error_of("", env) == "smtp.password_file: cannot read /nonexistent/pw");
   }
 }
+
+TEST_CASE("the heartbeat keys: an owner is never declared dead within three heartbeats") {
+  fake_env env;
+  env.vars["DATABASE_URL"] = "postgresql://localhost/iaposte";
+  env.vars["IAPOSTE_DELIVERY_HEARTBEAT_MS"] = "2000";
+  env.vars["IAPOSTE_DELIVERY_OWNER_DEAD_AFTER_MS"] = "5000";
+  CHECK(error_of("", env).find("delivery.owner_dead_after_ms: expected 0 or at least 3 x") == 0);
+  env.vars["IAPOSTE_DELIVERY_OWNER_DEAD_AFTER_MS"] = "6000";
+  auto cfg = config::load("", env.lookup());
+  CHECK(cfg.store.owner_dead_after == std::chrono::milliseconds(6000));
+  CHECK(cfg.store.heartbeat_interval == std::chrono::milliseconds(2000));
+  env.vars["IAPOSTE_DELIVERY_OWNER_DEAD_AFTER_MS"] = "0"; // leases only
+  CHECK(config::load("", env.lookup()).store.owner_dead_after.count() == 0);
+  env.vars["IAPOSTE_DELIVERY_HEARTBEAT_MS"] = "50";
+  CHECK(error_of("", env).find("delivery.heartbeat_ms: expected at least 100") == 0);
+}
+
+TEST_CASE("the intake keys: max_parked, internal_error_attempts, max_metadata_bytes") {
+  fake_env env;
+  env.vars["DATABASE_URL"] = "postgresql://localhost/iaposte";
+  env.vars["IAPOSTE_DELIVERY_MAX_PARKED"] = "7";
+  env.vars["IAPOSTE_DELIVERY_INTERNAL_ERROR_ATTEMPTS"] = "5";
+  env.vars["IAPOSTE_LIMITS_MAX_METADATA_BYTES"] = "1024";
+  auto cfg = config::load("", env.lookup());
+  CHECK(cfg.delivery.max_parked == 7);
+  CHECK(cfg.delivery.internal_error_attempts == 5);
+  CHECK(cfg.limits.max_metadata_bytes == 1024);
+  env.vars["IAPOSTE_DELIVERY_INTERNAL_ERROR_ATTEMPTS"] = "0";
+  CHECK(error_of("", env).find("delivery.internal_error_attempts") == 0);
+}
