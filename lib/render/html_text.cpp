@@ -110,6 +110,23 @@ public:
     if (!prefixes_.empty()) prefixes_.pop_back();
     marker_.clear();
   }
+  // Writes the line ends asked for now, under the current prefixes (before a quote adds its
+  // own, so that the blank line above a quote has no '>').
+  void settle() {
+    if (pending_ == 0) return;
+    if (started_ && has_content()) end_line();
+    started_ = false;
+    if (pending_ >= 2 && !out_.empty() && !out_.ends_with("\n\n")) {
+      std::string p;
+      for (const auto& s : prefixes_)
+        p += s;
+      while (!p.empty() && p.back() == ' ')
+        p.pop_back();
+      out_ += p;
+      out_ += '\n';
+    }
+    pending_ = 0;
+  }
   void cell() { cell_sep_ = true; }
   void space() { space_ = true; }
 
@@ -125,20 +142,7 @@ private:
   bool has_content() const { return line_.size() > prefix_len_; }
 
   void start_line() {
-    if (pending_ > 0) {
-      if (started_ && has_content()) end_line();
-      started_ = false;
-      if (pending_ >= 2 && !out_.empty() && !out_.ends_with("\n\n")) {
-        std::string p;
-        for (const auto& s : prefixes_)
-          p += s;
-        while (!p.empty() && p.back() == ' ')
-          p.pop_back();
-        if (!p.empty() && p.find_first_not_of(' ') != std::string::npos) out_ += p;
-        out_ += '\n';
-      }
-      pending_ = 0;
-    }
+    settle();
     if (started_) return;
     started_ = true;
     line_.clear();
@@ -344,6 +348,7 @@ private:
       f.prefix = true;
     } else if (is(n, "blockquote")) {
       w_.block(2);
+      w_.settle();
       w_.push_prefix("> ");
       f.prefix = true;
     } else if (is_any(n, {"td", "th"})) {
@@ -398,8 +403,14 @@ private:
         scheme.starts_with("data:"))
       return;
     std::string text = collapsed_text(n);
+    // The text already shows the address: "contact@acme.fr" for mailto:contact@acme.fr,
+    // "www.acme.fr" for http://www.acme.fr (an autolink).
     std::string_view bare = h;
-    if (lower(std::string(bare.substr(0, 7))) == "mailto:") bare.remove_prefix(7);
+    for (std::string_view scheme_prefix : {"mailto:", "https://", "http://"})
+      if (lower(std::string(bare.substr(0, scheme_prefix.size()))) == scheme_prefix) {
+        bare.remove_prefix(scheme_prefix.size());
+        break;
+      }
     if (text == h || text == bare) return;
     w_.space();
     w_.word("<" + std::string(h) + ">");
@@ -424,7 +435,7 @@ std::string html_to_text(std::string_view html, std::size_t width) {
     init_libxml();
     if (html.size() > static_cast<std::size_t>(INT_MAX)) html = html.substr(0, INT_MAX);
     const int options = HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                        HTML_PARSE_NONET | HTML_PARSE_NOIMPLIED | HTML_PARSE_COMPACT;
+                        HTML_PARSE_NONET | HTML_PARSE_COMPACT;
     htmlDocPtr doc =
         htmlReadMemory(html.data(), static_cast<int>(html.size()), nullptr, "UTF-8", options);
     if (!doc) return {};
