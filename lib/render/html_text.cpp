@@ -48,13 +48,12 @@ public:
     }
   }
 
-  // Text of <pre>: as it is, line for line, never wrapped.
+  // Text of <pre>: as it is, line for line (CR LF, CR or LF end a line), never wrapped.
   void verbatim(std::string_view s) {
     std::size_t b = 0;
     while (b <= s.size()) {
-      std::size_t e = s.find('\n', b);
+      std::size_t e = s.find_first_of("\r\n", b);
       std::string_view line = s.substr(b, e == std::string_view::npos ? e : e - b);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (!line.empty()) {
         start_line();
         if (space_ && has_content()) line_ += ' ';
@@ -65,6 +64,7 @@ public:
       if (e == std::string_view::npos) break;
       line_break();
       b = e + 1;
+      if (s[e] == '\r' && b < s.size() && s[b] == '\n') ++b;
     }
   }
 
@@ -392,6 +392,8 @@ private:
   // place a reader could go.
   void link_target(const xmlNode* n) {
     std::string href = attribute(n, "href");
+    // As browsers do (URL Standard, basic URL parser): tabs and line breaks are not part of it.
+    std::erase_if(href, [](char c) { return c == '\t' || c == '\r' || c == '\n'; });
     std::string_view h = href;
     while (!h.empty() && blank(h.front()))
       h.remove_prefix(1);

@@ -88,8 +88,7 @@ std::string escape_markdown(std::string_view value) {
     unsigned char c = static_cast<unsigned char>(value[i]);
     if (c == '\r' || c == '\n') {
       if (c == '\r' && i + 1 < value.size() && value[i + 1] == '\n') ++i;
-      out += ' ';
-      continue;
+      c = ' ';
     }
     bool punct = (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
                  (c >= 0x7B && c <= 0x7E);

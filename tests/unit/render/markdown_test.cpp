@@ -80,6 +80,8 @@ TEST_CASE("escape_markdown writes punctuation as character references and drops 
   CHECK(escape_markdown("Hélène *Dubois*") == "Hélène &#42;Dubois&#42;");
   CHECK(escape_markdown("a\r\nb\nc") == "a b c");
   CHECK(escape_markdown("  # x") == "&#32;&#32;&#35; x");
+  // Line breaks at the start are blanks too: they must not indent a code block.
+  CHECK(escape_markdown("\r\n\n\r    (x") == "&#32;&#32;&#32;&#32;&#32;&#32;&#32;&#32;&#40;x");
   CHECK(escape_markdown("") == "");
 }
 
@@ -95,4 +97,13 @@ TEST_CASE("escape_markdown: a value cannot break out of a table cell") {
                    " | Besançon |\n";
   CHECK(markdown_to_html(md).find(
             "<td>Hélène | &lt;b&gt;x&lt;/b&gt; | y</td>\n<td>Besançon</td>") != std::string::npos);
+}
+
+TEST_CASE("escape_markdown: an email address in a value still becomes a mailto link") {
+  // cmark-gfm's autolink extension links addresses in any text, after escapes are read: the
+  // link shows the address itself, so a value cannot hide a target behind other words.
+  CHECK(markdown_to_html(escape_markdown("Écrire à helene@exemple.fr")) ==
+        "<p>Écrire à <a href=\"mailto:helene@exemple.fr\">helene@exemple.fr</a></p>\n");
+  CHECK(markdown_to_html(escape_markdown("voir https://exemple.fr ou www.exemple.fr")) ==
+        "<p>voir https://exemple.fr ou www.exemple.fr</p>\n");
 }
