@@ -81,7 +81,7 @@ TEST_CASE("escape_markdown writes punctuation as character references and drops 
   CHECK(escape_markdown("a\r\nb\nc") == "a b c");
   CHECK(escape_markdown("  # x") == "&#32;&#32;&#35; x");
   // Line breaks at the start are blanks too: they must not indent a code block.
-  CHECK(escape_markdown("\r\n\n\r    (x") == "&#32;&#32;&#32;&#32;&#32;&#32;&#32;&#32;&#40;x");
+  CHECK(escape_markdown("\r\n\n\r    (x") == "&#32;&#32;&#32;&#32;&#32;&#32;&#32;&#40;x");
   CHECK(escape_markdown("") == "");
 }
 
