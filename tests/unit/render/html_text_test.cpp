@@ -96,3 +96,9 @@ TEST_CASE("html_to_text: broken or hostile markup still gives text") {
 TEST_CASE("html_to_text: a charset declared in the document does not override UTF-8") {
   CHECK(html_to_text("<meta charset=\"iso-8859-1\"><p>Hélène</p>") == "Hélène\n");
 }
+
+TEST_CASE("html_to_text: a bare CR in <pre> or in a link target never reaches the text") {
+  CHECK(html_to_text("<pre>a\rb\r\nc</pre>") == "a\nb\nc\n");
+  CHECK(html_to_text("<a href=\"https://acme.fr/\r\n\tdevis\">le devis</a>") ==
+        "le devis <https://acme.fr/devis>\n");
+}
