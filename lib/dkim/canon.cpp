@@ -18,21 +18,19 @@ char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-// Every LF preceded by CR and every CR followed by LF; the common case is one memchr pass and
-// a count.
+// Every LF preceded by CR and every CR followed by LF: two memchr passes, one stop per line.
 void check_line_ends(std::string_view m) {
-  std::size_t lf = 0;
-  for (const char* p = m.data();
-       (p = static_cast<const char*>(std::memchr(p, '\n', m.data() + m.size() - p))) != nullptr;
-       ++p, ++lf) {
-    if (p == m.data() || p[-1] != '\r')
-      throw error("message: bare LF at byte " + std::to_string(p - m.data()) +
+  const char* const begin = m.data();
+  const char* const end = begin + m.size();
+  for (const char* p = begin;
+       (p = static_cast<const char*>(std::memchr(p, '\n', end - p))) != nullptr; ++p)
+    if (p == begin || p[-1] != '\r')
+      throw error("message: bare LF at byte " + std::to_string(p - begin) +
                   " (every line must end with CRLF)");
-  }
-  if (static_cast<std::size_t>(std::count(m.begin(), m.end(), '\r')) == lf) return;
-  for (std::size_t i = 0; i < m.size(); ++i)
-    if (m[i] == '\r' && (i + 1 == m.size() || m[i + 1] != '\n'))
-      throw error("message: bare CR at byte " + std::to_string(i) +
+  for (const char* p = begin;
+       (p = static_cast<const char*>(std::memchr(p, '\r', end - p))) != nullptr; ++p)
+    if (p + 1 == end || p[1] != '\n')
+      throw error("message: bare CR at byte " + std::to_string(p - begin) +
                   " (every line must end with CRLF)");
 }
 
@@ -126,6 +124,12 @@ std::string relaxed_header(std::string_view raw) {
 }
 
 void relaxed_body(std::string_view body, std::string& out) {
+  // Written through a pointer into room made beforehand (the result is never longer than the
+  // body plus a final CRLF): this runs over every octet of every message.
+  const std::size_t start = out.size();
+  out.resize(start + body.size() + 2);
+  char* const first = out.data() + start;
+  char* w = first;
   std::size_t empty_lines = 0; // held back until a non-empty line follows them
   std::size_t pos = 0;
   while (pos < body.size()) {
@@ -139,22 +143,26 @@ void relaxed_body(std::string_view body, std::string& out) {
     if (end == pos) {
       ++empty_lines;
     } else {
-      for (; empty_lines > 0; --empty_lines)
-        out += "\r\n";
-      bool space = false;
-      for (std::size_t i = pos; i < end; ++i) {
-        if (wsp(body[i])) {
-          space = true;
-          continue;
-        }
-        if (space) out += ' ';
-        space = false;
-        out += body[i];
+      for (; empty_lines > 0; --empty_lines) {
+        *w++ = '\r';
+        *w++ = '\n';
       }
-      out += "\r\n";
+      // Branch-free: a WSP is written as SP, and the pointer moves on unless the octet
+      // before was WSP too (spaces are frequent and unpredictable in text).
+      bool prev = false;
+      for (std::size_t i = pos; i < end; ++i) {
+        const char c = body[i];
+        const bool is_wsp = wsp(c);
+        *w = is_wsp ? ' ' : c;
+        w += !(is_wsp && prev);
+        prev = is_wsp;
+      }
+      *w++ = '\r';
+      *w++ = '\n';
     }
     pos = next;
   }
+  out.resize(start + static_cast<std::size_t>(w - first));
 }
 
 std::string relaxed_body(std::string_view body) {
