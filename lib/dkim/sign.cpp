@@ -77,10 +77,18 @@ struct digest {
   std::array<unsigned char, 32> bytes{};
 };
 
+// Fetched once and kept: EVP_sha256() is an implicit fetch, a name lookup under a lock at every
+// use, on every message.
+const EVP_MD* sha256_md() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (md == nullptr) throw error("DKIM: SHA-256 unavailable (" + detail::openssl_reason() + ")");
+  return md;
+}
+
 digest sha256(std::string_view data) {
   digest d;
   unsigned int n = 0;
-  if (EVP_Digest(data.data(), data.size(), d.bytes.data(), &n, EVP_sha256(), nullptr) != 1)
+  if (EVP_Digest(data.data(), data.size(), d.bytes.data(), &n, sha256_md(), nullptr) != 1)
     throw error("DKIM: SHA-256 failed (" + detail::openssl_reason() + ")");
   return d;
 }
@@ -95,7 +103,7 @@ std::string signature(const signing_key::impl& key, const digest& d) {
     EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, key.pkey.get(), nullptr);
     ok = ctx != nullptr && EVP_PKEY_sign_init(ctx) == 1 &&
          EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-         EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1 &&
+         EVP_PKEY_CTX_set_signature_md(ctx, sha256_md()) == 1 &&
          EVP_PKEY_sign(ctx, sig.data(), &len, d.bytes.data(), d.bytes.size()) == 1;
     EVP_PKEY_CTX_free(ctx);
   } else {
