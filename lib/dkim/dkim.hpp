@@ -70,7 +70,7 @@ public:
   const std::string& domain() const;
   const std::string& selector() const;
   algorithm algo() const;
-  int bits() const; // RSA modulus size; 256 for Ed25519
+  int bits() const; // the RSA modulus size; for Ed25519 what OpenSSL reports (253)
   // Non-empty when the key is usable but weak or unusual (an RSA key of 1024 to 2047 bits, or
   // over 4096): the caller logs it once, at load.
   const std::string& warning() const;

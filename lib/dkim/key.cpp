@@ -144,6 +144,7 @@ std::shared_ptr<signing_key::impl> parse_key(const key_config& cfg, std::string_
     fail("holds a public key; the private key is needed to sign");
   if (label.find("PRIVATE KEY") == std::string_view::npos)
     fail("holds a PEM \"" + std::string(label) + "\", not a private key");
+  if (pem.size() > max_key_file) fail("too large for a key");
 
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   if (bio == nullptr) fail("out of memory");

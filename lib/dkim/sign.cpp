@@ -2,6 +2,7 @@
 // signature (RFC 6376 §3.5, §3.7, §5; RFC 8463 §3 for Ed25519).
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include <openssl/rsa.h>
 
@@ -96,14 +97,15 @@ digest sha256(std::string_view data) {
 // RSASSA-PKCS1-v1_5 over the SHA-256 digest (RFC 6376 §3.3.1), or Ed25519 over the digest
 // itself, i.e. PureEdDSA of the 32 octets (RFC 8463 §3).
 std::string signature(const signing_key::impl& key, const digest& d) {
-  std::array<unsigned char, 1024> sig{}; // up to RSA-8192
+  std::vector<unsigned char> sig(static_cast<std::size_t>(EVP_PKEY_get_size(key.pkey.get())));
   std::size_t len = sig.size();
   bool ok = false;
   if (key.algo == algorithm::rsa_sha256) {
+    const EVP_MD* md = sha256_md();
     EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, key.pkey.get(), nullptr);
     ok = ctx != nullptr && EVP_PKEY_sign_init(ctx) == 1 &&
          EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1 &&
-         EVP_PKEY_CTX_set_signature_md(ctx, sha256_md()) == 1 &&
+         EVP_PKEY_CTX_set_signature_md(ctx, md) == 1 &&
          EVP_PKEY_sign(ctx, sig.data(), &len, d.bytes.data(), d.bytes.size()) == 1;
     EVP_PKEY_CTX_free(ctx);
   } else {
