@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ai/style.hpp"
+#include "cli_dkim.hpp"
 #include "core/status.hpp"
 #include "kafka/kafka.hpp"
 #include "log/log.hpp"
@@ -35,6 +36,7 @@ commands:
   migrate   apply the PostgreSQL migrations
   status    print a request's current state and history from PostgreSQL
   style     set or print a style profile for AI-written mail (PostgreSQL)
+  dkim      generate a DKIM key and its DNS record (iaposte dkim --help)
 
 common options:
   --brokers HOSTS       Kafka bootstrap servers (default $KAFKA_BROKERS or 127.0.0.1:9092)
@@ -366,6 +368,7 @@ int main(int argc, char** argv) {
   }
   log::setup(env_or("LOG_LEVEL", "warn"));
   std::string cmd = argv[1];
+  if (cmd == "dkim") return cmd_dkim({argv + 2, argv + argc});
   try {
     if (cmd == "style") {
       if (argc < 3) throw std::invalid_argument("style: expected set or get");

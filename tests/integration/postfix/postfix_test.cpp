@@ -1,7 +1,7 @@
 // The SMTP client against a real Postfix smtpd (Debian's postfix 3.7, a throw-away instance
 // made by tests/peers/postfix_instance.sh): STARTTLS required and implicit TLS, Cyrus SASL
 // AUTH, delivery to a maildir read back byte for byte, certificate failures, Postfix's 530,
-// 535, 550 and 552, connection reuse with RSET.
+// 535, 550 and 552, connection reuse with RSET; DKIM signatures that survive the relay (dkimpy).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,6 +11,9 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "dkim/dkim.hpp"
+#include "dkimpy.hpp"
+#include "mime/compose.hpp"
 #include "pki.hpp"
 #include "smtp/client.hpp"
 #include "support.hpp"
@@ -380,4 +383,55 @@ TEST_CASE("Postfix smtpd: an unknown recipient is refused with 550 5.1.1, perman
   CHECK(o.last.enhanced == "5.1.1");
   CHECK_MESSAGE(o.error.find("User unknown in virtual mailbox table") != std::string::npos,
                 o.error);
+}
+
+TEST_CASE("Postfix smtpd: a message signed with rsa-sha256 and ed25519-sha256, sent by our "
+          "client and read back from Postfix's maildir, still verifies with dkimpy") {
+  SKIP_WITHOUT_POSTFIX();
+  std::vector<iaposte::dkim::signing_key> keys;
+  std::map<std::string, std::string> records;
+  for (auto a : {iaposte::dkim::algorithm::rsa_sha256, iaposte::dkim::algorithm::ed25519_sha256}) {
+    const std::string selector = a == iaposte::dkim::algorithm::rsa_sha256 ? "rsa" : "ed";
+    const auto g = iaposte::dkim::keygen(a, selector, "example.com");
+    keys.push_back(
+        iaposte::dkim::signing_key::from_pem({"example.com", selector, a, ""}, g.private_key_pem));
+    records[g.record.name] = g.record.value;
+  }
+  // What the content stage sends: mime::compose's message (text and HTML, a line that needs
+  // dot-stuffing), signed at the present time (dkimpy refuses a t= in the future).
+  iaposte::core::request r;
+  r.request_id = "dkim-relay";
+  r.tenant = "acme";
+  r.from = {"Équipe Acme", "sender@example.com"};
+  r.to = {{"Kate", "kate@example.net"}};
+  r.headers = {{"List-Unsubscribe", "<mailto:unsubscribe@example.com>"}};
+  iaposte::mime::content content{"Récapitulatif signé",
+                                 "Bonjour Kate,\n.\n..deux points\n\tune tabulation  et des "
+                                 "espaces  \n\nÀ bientôt.\n",
+                                 "<p>Bonjour <b>Kate</b>,</p>"};
+  const std::string message = iaposte::mime::compose(
+      r, content, iaposte::mime::make_message_id("acme", r.request_id, "example.com"),
+      std::chrono::system_clock::now());
+  const std::string signed_message =
+      iaposte::dkim::signer(keys).sign(message, std::chrono::system_clock::now());
+
+  boost::asio::io_context ioc;
+  client c(ioc.get_executor(), config(tls_mode::required));
+  auto o = test::run(ioc, c.send({"sender@example.com", {"kate@example.net"}}, signed_message));
+  REQUIRE_MESSAGE(o.kind == outcome_kind::sent, o.error, "\nmaillog:\n", server().maillog());
+  REQUIRE_MESSAGE(server().wait_for_mail("kate", 1), server().maillog());
+  const std::string stored = server().mailbox("kate").at(0);
+  // The maildir holds LF lines (local delivery converts); a verifier sees the CRLF form.
+  std::string delivered;
+  for (char ch : stored)
+    delivered += ch == '\n' ? std::string("\r\n") : std::string(1, ch);
+  CHECK(delivered.find("\r\nReceived: from client.test ") != std::string::npos);
+  iaposte::dkim::test::dkimpy verifier(fs::path(IAPOSTE_PEERS_DIR) / "dkimpy_verify.py");
+  const auto v = verifier.verify(delivered, records);
+  CHECK_MESSAGE(iaposte::dkim::test::all_ok(v), iaposte::dkim::test::describe(v), "\n", stored);
+  CHECK(v.size() == 2);
+  // And the relay did not make every signature pass by accident: one byte changed breaks them.
+  std::string altered = delivered;
+  altered.replace(altered.find("Bonjour"), 7, "Bonsoir");
+  CHECK_FALSE(iaposte::dkim::test::all_ok(verifier.verify(altered, records)));
 }
