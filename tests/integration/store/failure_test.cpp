@@ -69,9 +69,10 @@ TEST_CASE("PostgreSQL connection killed mid-run: the store reconnects and queued
   REQUIRE(claim_now(s, "acme", "before").kind == store::claim_result::kind::fresh);
   REQUIRE(s.healthy());
 
-  // The worker's connection is the only other session on this database.
+  REQUIRE(eventually([&] { return s.heartbeats() >= 1; }, 5s)); // its connection is open
+  // The other sessions on this database: the worker's connection and the heartbeat's.
   CHECK(db.count("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                 "WHERE datname = current_database() AND pid <> pg_backend_pid()) t") == 1);
+                 "WHERE datname = current_database() AND pid <> pg_backend_pid()) t") == 2);
 
   constexpr int n = 200;
   completions done;
