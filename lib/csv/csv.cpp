@@ -117,8 +117,10 @@ void read(std::string_view text, const std::function<void(record&&)>& on_record,
 }
 
 std::string quote(std::string_view field) {
+  // A leading byte order mark too: at the start of a file the reader would take it for one.
   const bool needs = field.find_first_of(",\"\r\n") != std::string_view::npos ||
-                     (!field.empty() && (field.front() == ' ' || field.back() == ' '));
+                     (!field.empty() && (field.front() == ' ' || field.back() == ' ')) ||
+                     field.substr(0, 3) == "\xEF\xBB\xBF";
   if (!needs) return std::string(field);
   std::string out;
   out.reserve(field.size() + 2);

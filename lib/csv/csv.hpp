@@ -34,8 +34,8 @@ void read(std::string_view text, const std::function<void(record&&)>& on_record,
           const std::function<void(error&&)>& on_error);
 
 // One field as RFC 4180 writes it: in double quotes (inner quotes doubled) when it holds a
-// comma, a quote, CR or LF, or starts or ends with a space (some readers trim those); as is
-// otherwise.
+// comma, a quote, CR or LF, starts or ends with a space (some readers trim those) or starts
+// with a byte order mark (read() would drop it at the start of a file); as is otherwise.
 std::string quote(std::string_view field);
 
 // Appends the fields, separated by commas, and CRLF (§2.1).
