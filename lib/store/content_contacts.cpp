@@ -185,6 +185,7 @@ import_result content_store::import_contacts(const std::string& tenant, std::str
             "            - ARRAY(SELECT jsonb_array_elements_text(i.unset))) || i.attributes"
             "    FROM contacts_import i"
             "    LEFT JOIN contacts o ON o.tenant = $1 AND o.email_key = address_key(i.email)"
+            "   ORDER BY i.line" // new contacts numbered in file order: an export reads back alike
             "  ON CONFLICT (tenant, email_key) DO UPDATE"
             "    SET email = EXCLUDED.email, name = EXCLUDED.name, company = EXCLUDED.company,"
             "        locale = EXCLUDED.locale, attributes = EXCLUDED.attributes,"

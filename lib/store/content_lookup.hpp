@@ -104,7 +104,7 @@ public:
   std::uint64_t template_cache_hits() const; // templates resolved without asking PostgreSQL
   std::uint64_t template_cache_misses() const;
   std::uint64_t signature_cache_hits() const;
-  std::size_t pending() const; // look-ups and writes not answered yet
+  std::size_t pending() const; // look-ups and writes queued or in the batch being run
 
 private:
   struct impl;

@@ -6,12 +6,14 @@
 -- compare case-insensitively). COLLATE "C" makes lower() touch ASCII only, whatever the
 -- database's locale, as lib/store's address_key() does. Used by the contacts' generated
 -- key column, by the checks on signatures and suppressions, and by every query that looks
--- an address up, so that one definition decides what "the same address" is.
+-- an address up, so that one definition decides what "the same address" is. A plain SQL
+-- expression, not STRICT: PostgreSQL inlines it (a regular expression or a non-inlined call
+-- cost 20 µs a row, a quarter of a 100,000-row contacts import).
 CREATE FUNCTION address_key(address text) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
   RETURN CASE WHEN strpos(address, '@') = 0 THEN address
-              ELSE substring(address FROM '^(.*)@') || '@' ||
-                   lower(substring(address FROM '@([^@]*)$') COLLATE "C") END;
+              ELSE left(address, length(address) - strpos(reverse(address), '@')) ||
+                   lower(right(address, strpos(reverse(address), '@')) COLLATE "C") END;
 
 -- A template: its flags and which version requests get when they name no version.
 CREATE TABLE templates (
