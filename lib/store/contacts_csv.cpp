@@ -130,9 +130,8 @@ private:
     std::size_t attribute = 0;
     for (std::size_t i = 0; i < r.fields.size(); ++i) {
       std::string& f = r.fields[i];
-      const std::string column = kinds_[i] == attribute_col
-                                     ? out_.attribute_columns[attribute]
-                                     : std::string(contact_columns[kinds_[i]]);
+      const std::string& column =
+          kinds_[i] == attribute_col ? out_.attribute_columns[attribute] : column_names_[kinds_[i]];
       if (!csv::valid_utf8(f)) {
         error(r.line, "column " + column + ": not valid UTF-8 (or holds a NUL byte)");
         return;
@@ -185,6 +184,8 @@ private:
   std::size_t max_errors_;
   bool header_seen_ = false, header_ok_ = false;
   std::vector<column_kind> kinds_;
+  const std::vector<std::string> column_names_{std::begin(contact_columns),
+                                               std::end(contact_columns)};
   std::unordered_map<std::string, std::size_t> first_line_; // address_key -> line
 };
 
