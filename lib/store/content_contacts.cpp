@@ -124,18 +124,16 @@ std::size_t content_store::export_contacts(const std::string& tenant, std::ostre
                        tenant))
       columns.push_back(detail::field_text(row[0]));
     out << contacts_csv_header(columns);
+    // One plan and one pass over the rows (a cursor), fetched a page at a time.
+    r.exec_params("DECLARE contacts_export NO SCROLL CURSOR FOR SELECT " CONTACT_COLUMNS
+                  " FROM contacts WHERE tenant = $1 ORDER BY id",
+                  tenant);
     std::size_t n = 0;
-    std::int64_t after = 0;
     for (;;) {
-      const auto page = r.exec_params("SELECT " CONTACT_COLUMNS " FROM contacts "
-                                      "WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3",
-                                      tenant, after, export_page);
+      const auto page = r.exec("FETCH " + std::to_string(export_page) + " FROM contacts_export");
       std::string chunk;
-      for (const auto& row : page) {
-        const contact c = contact_of(row);
-        chunk += contacts_csv_row(c, columns);
-        after = c.id;
-      }
+      for (const auto& row : page)
+        chunk += contacts_csv_row(contact_of(row), columns);
       out << chunk;
       n += page.size();
       if (page.size() < static_cast<std::size_t>(export_page)) break;
