@@ -147,6 +147,7 @@ public:
 
 // --- the synchronous API -------------------------------------------------------------------
 
+// One connection: use an object from one thread at a time (one per admin handler thread).
 class content_store {
 public:
   // Connects on first use; a lost connection is reopened by the next call.

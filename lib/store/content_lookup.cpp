@@ -492,69 +492,17 @@ struct content_lookup::impl {
                                                               : "content look-up failed: " + why));
         return;
       }
-      const auto expires_head = steady::now() + cfg.template_ttl;
-      const auto expires_signature = steady::now() + cfg.signature_ttl;
-      for (const auto& row : rows) {
-        const std::string kind = row[0].c_str();
-        const auto r = row[1].as<std::size_t>();
-        const json p = row[2].is_null() ? json() : json::parse(row[2].c_str());
-        if (kind == "c") {
-          contact c;
-          c.id = p.at("id").get<std::int64_t>();
-          c.tenant = contacts.at(r).at("t").get<std::string>();
-          c.email = p.value("email", "");
-          c.name = p.value("name", "");
-          c.company = p.value("company", "");
-          c.locale = p.value("locale", "");
-          c.attributes = p.value("attributes", json::object());
-          c.created_at = detail::from_epoch_us(p.value("c", std::int64_t{0}));
-          c.updated_at = detail::from_epoch_us(p.value("u", std::int64_t{0}));
-          found_contacts.at(r) = std::move(c);
-        } else if (kind == "s") {
-          suppression s;
-          s.tenant = recipients.at(r).at("t").get<std::string>();
-          s.address = p.value("address", "");
-          s.reason =
-              suppression_reason_from(p.value("reason", "")).value_or(suppression_reason::manual);
-          s.list = p.value("list", "");
-          s.since = detail::from_epoch_us(p.value("since", std::int64_t{0}));
-          s.source_request_id = p.value("src", "");
-          s.note = p.value("note", "");
-          entries.at(r).push_back(std::move(s));
-        } else if (kind == "t") {
-          fetched_template& f = fetched.at(r);
-          f.exists = true;
-          f.active = p.value("active", json()).is_number() ? p["active"].get<int>() : 0;
-          f.version = p.value("version", json()).is_number() ? p["version"].get<int>() : 0;
-          f.flags = {p.value("strict", false), p.value("raw", false)};
-          if (p.contains("variants") && p["variants"].is_array()) {
-            auto v = std::make_shared<variants>();
-            for (const auto& j : p["variants"])
-              v->push_back(parts_of(j));
-            f.v = std::move(v);
-          }
-          const auto& ref = templates.at(r);
-          const std::string tenant = ref.at("t").get<std::string>(),
-                            name = ref.at("n").get<std::string>();
-          heads[key2(tenant, name)] = head{f.active, f.flags, expires_head};
-          if (f.v) cache_version(version_key(tenant, name, f.version), f.v);
-        } else if (kind == "g") {
-          const auto& ref = sigs.at(r);
-          std::optional<signature> s;
-          if (!p.is_null())
-            s = signature{ref.at("t").get<std::string>(), p.value("sender", ""),
-                          p.value("html", ""), p.value("text", ""),
-                          detail::from_epoch_us(p.value("u", std::int64_t{0}))};
-          found_signatures.at(r) = s;
-          signatures[key2(ref.at("t").get<std::string>(), ref.at("s").get<std::string>())] =
-              signature_slot{s, expires_signature};
-        }
+      // Reading the rows cannot fail with rows this statement wrote; if it did, the batch is
+      // answered with the error rather than the thread ending.
+      try {
+        read_rows(rows, contacts, recipients, templates, sigs, found_contacts, entries, fetched,
+                  found_signatures);
+      } catch (const std::exception& e) {
+        detail::log_event(spdlog::level::err, "content.lookup_unreadable", {{"error", e.what()}});
+        for (auto& op : ops)
+          answer(op.done, failed(std::string("content look-up failed: ") + e.what()));
+        return;
       }
-      // A template asked for and not returned does not exist (any more): forget its head.
-      for (std::size_t r = 0; r < templates.size(); ++r)
-        if (!fetched[r].exists)
-          heads.erase(
-              key2(templates[r]["t"].get<std::string>(), templates[r]["n"].get<std::string>()));
     }
     ++batches;
 
@@ -573,6 +521,76 @@ struct content_lookup::impl {
                                      : p.cached_signature;
       answer(ops[i].done, std::move(a));
     }
+  }
+
+  void read_rows(const pqxx::result& rows, const json& contacts, const json& recipients,
+                 const json& templates, const json& sigs,
+                 std::vector<std::optional<contact>>& found_contacts,
+                 std::vector<std::vector<suppression>>& entries,
+                 std::vector<fetched_template>& fetched,
+                 std::vector<std::optional<signature>>& found_signatures) {
+    const auto expires_head = steady::now() + cfg.template_ttl;
+    const auto expires_signature = steady::now() + cfg.signature_ttl;
+    for (const auto& row : rows) {
+      const std::string kind = row[0].c_str();
+      const auto r = row[1].as<std::size_t>();
+      const json p = row[2].is_null() ? json() : json::parse(row[2].c_str());
+      if (kind == "c") {
+        contact c;
+        c.id = p.at("id").get<std::int64_t>();
+        c.tenant = contacts.at(r).at("t").get<std::string>();
+        c.email = p.value("email", "");
+        c.name = p.value("name", "");
+        c.company = p.value("company", "");
+        c.locale = p.value("locale", "");
+        c.attributes = p.value("attributes", json::object());
+        c.created_at = detail::from_epoch_us(p.value("c", std::int64_t{0}));
+        c.updated_at = detail::from_epoch_us(p.value("u", std::int64_t{0}));
+        found_contacts.at(r) = std::move(c);
+      } else if (kind == "s") {
+        suppression s;
+        s.tenant = recipients.at(r).at("t").get<std::string>();
+        s.address = p.value("address", "");
+        s.reason =
+            suppression_reason_from(p.value("reason", "")).value_or(suppression_reason::manual);
+        s.list = p.value("list", "");
+        s.since = detail::from_epoch_us(p.value("since", std::int64_t{0}));
+        s.source_request_id = p.value("src", "");
+        s.note = p.value("note", "");
+        entries.at(r).push_back(std::move(s));
+      } else if (kind == "t") {
+        fetched_template& f = fetched.at(r);
+        f.exists = true;
+        f.active = p.value("active", json()).is_number() ? p["active"].get<int>() : 0;
+        f.version = p.value("version", json()).is_number() ? p["version"].get<int>() : 0;
+        f.flags = {p.value("strict", false), p.value("raw", false)};
+        if (p.contains("variants") && p["variants"].is_array()) {
+          auto v = std::make_shared<variants>();
+          for (const auto& j : p["variants"])
+            v->push_back(parts_of(j));
+          f.v = std::move(v);
+        }
+        const auto& ref = templates.at(r);
+        const std::string tenant = ref.at("t").get<std::string>(),
+                          name = ref.at("n").get<std::string>();
+        heads[key2(tenant, name)] = head{f.active, f.flags, expires_head};
+        if (f.v) cache_version(version_key(tenant, name, f.version), f.v);
+      } else if (kind == "g") {
+        const auto& ref = sigs.at(r);
+        std::optional<signature> s;
+        if (!p.is_null())
+          s = signature{ref.at("t").get<std::string>(), p.value("sender", ""), p.value("html", ""),
+                        p.value("text", ""), detail::from_epoch_us(p.value("u", std::int64_t{0}))};
+        found_signatures.at(r) = s;
+        signatures[key2(ref.at("t").get<std::string>(), ref.at("s").get<std::string>())] =
+            signature_slot{s, expires_signature};
+      }
+    }
+    // A template asked for and not returned does not exist (any more): forget its head.
+    for (std::size_t r = 0; r < templates.size(); ++r)
+      if (!fetched[r].exists)
+        heads.erase(key2(templates.at(r).at("t").get<std::string>(),
+                         templates.at(r).at("n").get<std::string>()));
   }
 
   static void resolve(const content_query& q, const plan& p,
