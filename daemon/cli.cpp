@@ -18,6 +18,7 @@
 
 #include "ai/style.hpp"
 #include "cli_dkim.hpp"
+#include "cli_content.hpp"
 #include "core/status.hpp"
 #include "kafka/kafka.hpp"
 #include "log/log.hpp"
@@ -37,6 +38,10 @@ commands:
   status    print a request's current state and history from PostgreSQL
   style     set or print a style profile for AI-written mail (PostgreSQL)
   dkim      generate a DKIM key and its DNS record (iaposte dkim --help)
+  template  store, print, list and activate versioned templates (PostgreSQL)
+  contacts  import and export contacts as CSV, look one up or delete it (PostgreSQL)
+  signature set or print a sender's signature (PostgreSQL)
+  suppress  add, remove, list and check suppressed addresses (PostgreSQL)
 
 common options:
   --brokers HOSTS       Kafka bootstrap servers (default $KAFKA_BROKERS or 127.0.0.1:9092)
@@ -363,13 +368,17 @@ int style(const std::string& sub, const args& a) {
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::cout << usage;
+    std::cout << usage << cli::content_usage;
     return argc < 2 ? 2 : 0;
   }
   log::setup(env_or("LOG_LEVEL", "warn"));
   std::string cmd = argv[1];
   if (cmd == "dkim") return cmd_dkim({argv + 2, argv + argc});
   try {
+    if (cmd == "template") return cli::template_command(argc, argv);
+    if (cmd == "contacts") return cli::contacts_command(argc, argv);
+    if (cmd == "signature") return cli::signature_command(argc, argv);
+    if (cmd == "suppress") return cli::suppress_command(argc, argv);
     if (cmd == "style") {
       if (argc < 3) throw std::invalid_argument("style: expected set or get");
       args a = parse_args(argc, argv, 3);
@@ -378,7 +387,7 @@ int main(int argc, char** argv) {
     }
     args a = parse_args(argc, argv, 2);
     if (a.has("--help")) {
-      std::cout << usage;
+      std::cout << usage << cli::content_usage;
       return 0;
     }
     check_options(cmd, a);
