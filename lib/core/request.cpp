@@ -21,12 +21,12 @@ constexpr std::size_t max_header_value = 900; // with a name of at most 64, a li
 constexpr std::size_t max_tag = 128;
 
 constexpr std::string_view supported_fields[] = {
-    "schema",  "request_id", "tenant",   "from",    "to",        "cc",
-    "bcc",     "reply_to",   "subject",  "text",    "html",      "variables",
-    "headers", "tags",       "metadata", "send_at", "expires_at"};
+    "schema",   "request_id", "tenant",   "from",       "to",       "cc",         "bcc",
+    "reply_to", "subject",    "text",     "html",       "variables", "headers",   "tags",
+    "metadata", "send_at",    "expires_at", "markdown", "template", "contact_id", "category",
+    "list",     "unsubscribe"};
 // Parts of the full design that are not built yet: refused by name rather than ignored.
-constexpr std::string_view unsupported_fields[] = {"template", "contact_id",  "markdown",
-                                                   "ai",       "attachments", "unsubscribe"};
+constexpr std::string_view unsupported_fields[] = {"ai", "attachments"};
 
 struct header_rule {
   std::string_view name;
@@ -105,16 +105,47 @@ std::string must_be(std::string_view field, std::string_view what, const ojson& 
   return std::string(field) + ": must be " + std::string(what) + " (got " + got.type_name() + ")";
 }
 
-std::string read_address(const ojson& j, const std::string& where, address& out) {
+// A contact reference: an email address, or a positive id (a number or its digits).
+std::string read_contact_ref(const ojson& j, const std::string& where, std::string& out) {
+  if (j.is_number_integer() && j.get<long long>() > 0) {
+    out = std::to_string(j.get<long long>());
+    return {};
+  }
+  if (!j.is_string()) return must_be(where, "an email address or a contact id", j);
+  const auto& v = j.get_ref<const std::string&>();
+  const bool digits = !v.empty() && v.size() <= 18 && v[0] != '0' &&
+                      std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits && !valid_email(v))
+    return where + ": expected an email address or a contact id, got " + quote(v);
+  out = v;
+  return {};
+}
+
+std::string read_address(const ojson& j, const std::string& where, address& out,
+                         bool contact_allowed = false) {
   if (j.is_string()) {
     auto why = detail::parse_mailbox(j.get_ref<const std::string&>(), out);
     return why.empty() ? why : where + ": " + why;
   }
   if (!j.is_object()) return must_be(where, "an address string or an object with \"email\"", j);
   for (const auto& item : j.items())
-    if (item.key() != "email" && item.key() != "name")
+    if (item.key() != "email" && item.key() != "name" &&
+        !(contact_allowed && item.key() == "contact"))
       return where + ": unknown field: " + shown_name(item.key());
   auto email = j.find("email");
+  if (auto contact = j.find("contact"); contact != j.end()) {
+    if (email != j.end()) return where + ": email and contact are exclusive";
+    if (auto e = read_contact_ref(*contact, where + ".contact", out.contact); !e.empty()) return e;
+    out.email.clear();
+    out.display_name.clear();
+    if (auto name = j.find("name"); name != j.end()) {
+      if (!name->is_string()) return must_be(where + ".name", "a string", *name);
+      out.display_name = name->get<std::string>();
+      if (auto why = detail::check_display_name(out.display_name); !why.empty())
+        return where + ": " + why;
+    }
+    return {};
+  }
   if (email == j.end()) return missing(where + ".email");
   if (!email->is_string()) return must_be(where + ".email", "a string", *email);
   const auto& e = email->get_ref<const std::string&>();
@@ -134,13 +165,14 @@ std::string read_address(const ojson& j, const std::string& where, address& out)
 std::string read_recipients(const ojson& j, const std::string& field, std::vector<address>& out) {
   if (!j.is_array()) {
     address a;
-    if (auto e = read_address(j, field, a); !e.empty()) return e;
+    if (auto e = read_address(j, field, a, true); !e.empty()) return e;
     out.push_back(std::move(a));
     return {};
   }
   for (std::size_t i = 0; i < j.size(); ++i) {
     address a;
-    if (auto e = read_address(j[i], field + "[" + std::to_string(i) + "]", a); !e.empty()) return e;
+    if (auto e = read_address(j[i], field + "[" + std::to_string(i) + "]", a, true); !e.empty())
+      return e;
     out.push_back(std::move(a));
   }
   return {};
@@ -167,7 +199,8 @@ std::string read_time(const ojson& doc, const char* field, std::optional<clock::
   return {};
 }
 
-std::string read_variables(const ojson& j, request& r) {
+// Scalars only for inline content; a template's sections and loops take objects and arrays.
+std::string read_variables(const ojson& j, request& r, bool nested_allowed) {
   if (!j.is_object()) return must_be("variables", "an object", j);
   for (const auto& item : j.items()) {
     const auto& name = item.key();
@@ -180,9 +213,95 @@ std::string read_variables(const ojson& j, request& r) {
       r.variables[name] = v.get<bool>() ? "true" : "false";
     else if (v.is_number())
       r.variables[name] = v.dump();
-    else
+    else if (!nested_allowed || v.is_null())
       return must_be("variables." + name, "a string, number or boolean", v);
   }
+  r.variables_json = nlohmann::json(j);
+  return {};
+}
+
+bool valid_template_name(std::string_view s) {
+  return !s.empty() && s.size() <= 100 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  });
+}
+
+// A language tag as the store keeps them: "fr", "en-gb" (RFC 5646 shape, letters and digits).
+bool valid_locale(std::string_view s) {
+  if (s.empty() || s.size() > 35) return false;
+  std::size_t run = 0;
+  for (char c : s) {
+    if (c == '-') {
+      if (run == 0) return false;
+      run = 0;
+    } else if (is_alnum(c) && ++run <= 8) {
+      continue;
+    } else {
+      return false;
+    }
+  }
+  return run > 0;
+}
+
+std::string read_template(const ojson& j, request& r) {
+  if (!j.is_object()) return must_be("template", "an object with \"name\"", j);
+  template_ref t;
+  for (const auto& item : j.items()) {
+    const auto& k = item.key();
+    const auto& v = item.value();
+    if (k == "name") {
+      if (!v.is_string() || !valid_template_name(v.get_ref<const std::string&>()))
+        return "template.name: expected 1-100 of [a-z0-9_.-], got " + shown_value(v);
+      t.name = v.get<std::string>();
+    } else if (k == "version") {
+      if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > 1000000)
+        return "template.version: expected a positive integer, got " + shown_value(v);
+      t.version = static_cast<int>(v.get<long long>());
+    } else if (k == "locale") {
+      if (!v.is_string() || !valid_locale(v.get_ref<const std::string&>()))
+        return "template.locale: expected a language tag such as \"fr\" or \"fr-CA\", got " +
+               shown_value(v);
+      t.locale = v.get<std::string>();
+      std::transform(t.locale.begin(), t.locale.end(), t.locale.begin(), lower);
+    } else {
+      return "template: unknown field: " + shown_name(k);
+    }
+  }
+  if (t.name.empty()) return missing("template.name");
+  r.tmpl = std::move(t);
+  return {};
+}
+
+// An https URL for List-Unsubscribe (RFC 8058 requires https for one-click).
+bool valid_https_url(std::string_view u) {
+  if (u.size() < 9 || u.size() > 2000 || u.rfind("https://", 0) != 0) return false;
+  return std::all_of(u.begin(), u.end(), [](char c) {
+    return c > 0x20 && c < 0x7F && c != '<' && c != '>' && c != '"' && c != '\\';
+  });
+}
+
+std::string read_unsubscribe(const ojson& j, request& r) {
+  if (!j.is_object()) return must_be("unsubscribe", "an object with url and/or mailto", j);
+  request::unsubscribe_links links;
+  for (const auto& item : j.items()) {
+    const auto& k = item.key();
+    const auto& v = item.value();
+    if (!v.is_string()) return must_be("unsubscribe." + k, "a string", v);
+    const auto& text = v.get_ref<const std::string&>();
+    if (k == "url") {
+      if (!valid_https_url(text)) return "unsubscribe.url: expected an https URL, got " + quote(text);
+      links.url = text;
+    } else if (k == "mailto") {
+      if (!valid_email(text))
+        return "unsubscribe.mailto: invalid email address " + quote(text);
+      links.mailto = text;
+    } else {
+      return "unsubscribe: unknown field: " + shown_name(k);
+    }
+  }
+  if (links.url.empty() && links.mailto.empty())
+    return "unsubscribe: expected url and/or mailto";
+  r.unsubscribe = std::move(links);
   return {};
 }
 
@@ -318,24 +437,58 @@ std::string read_request(const ojson& doc, const limits& lim, clock::time_point 
     r.reply_to = std::move(a);
   }
 
+  if (auto it = doc.find("contact_id"); it != doc.end())
+    if (auto e = read_contact_ref(*it, "contact_id", r.contact_id); !e.empty()) return e;
   auto recipients = r.to.size() + r.cc.size() + r.bcc.size();
+  if (recipients == 0 && !r.contact_id.empty()) {
+    // The contact alone: the recipient as well.
+    address a;
+    a.contact = r.contact_id;
+    r.to.push_back(std::move(a));
+    recipients = 1;
+  }
   if (recipients == 0) return "no recipient: to, cc and bcc are all empty";
   if (recipients > lim.max_recipients)
     return "too many recipients: " + std::to_string(recipients) + " > " +
            std::to_string(lim.max_recipients);
 
-  if (!doc.contains("subject")) return missing("subject");
-  if (auto e = read_text(doc, "subject", true, r.subject); !e.empty()) return e;
-  if (auto e = read_text(doc, "text", false, r.text); !e.empty()) return e;
-  if (auto e = read_text(doc, "html", false, r.html); !e.empty()) return e;
-  if (r.text.empty() && r.html.empty()) return "no content: text and html are both empty";
-  auto body = r.subject.size() + r.text.size() + r.html.size();
-  if (body > lim.max_body_bytes)
-    return "body too large: " + std::to_string(body) + " bytes > " +
-           std::to_string(lim.max_body_bytes);
+  if (auto it = doc.find("template"); it != doc.end()) {
+    if (auto e = read_template(*it, r); !e.empty()) return e;
+    // The stored version is the content: inline parts would be a second, ignored one.
+    for (const char* inline_part : {"subject", "text", "html", "markdown"})
+      if (doc.contains(inline_part))
+        return std::string("template and ") + inline_part + " are exclusive";
+  } else {
+    if (!doc.contains("subject")) return missing("subject");
+    if (auto e = read_text(doc, "subject", true, r.subject); !e.empty()) return e;
+    if (auto e = read_text(doc, "text", false, r.text); !e.empty()) return e;
+    if (auto e = read_text(doc, "html", false, r.html); !e.empty()) return e;
+    if (auto e = read_text(doc, "markdown", false, r.markdown); !e.empty()) return e;
+    if (r.text.empty() && r.html.empty() && r.markdown.empty())
+      return "no content: text, html and markdown are all empty";
+    auto body = r.subject.size() + r.text.size() + r.html.size() + r.markdown.size();
+    if (body > lim.max_body_bytes)
+      return "body too large: " + std::to_string(body) + " bytes > " +
+             std::to_string(lim.max_body_bytes);
+  }
 
   if (auto it = doc.find("variables"); it != doc.end())
-    if (auto e = read_variables(*it, r); !e.empty()) return e;
+    if (auto e = read_variables(*it, r, r.tmpl.has_value()); !e.empty()) return e;
+  if (auto it = doc.find("category"); it != doc.end()) {
+    if (*it == "transactional")
+      r.category = mail_category::transactional;
+    else if (*it == "marketing")
+      r.category = mail_category::marketing;
+    else
+      return "category: expected transactional or marketing, got " + shown_value(*it);
+  }
+  if (auto it = doc.find("list"); it != doc.end()) {
+    if (!it->is_string() || !valid_template_name(it->get_ref<const std::string&>()))
+      return "list: expected 1-100 of [a-z0-9_.-], got " + shown_value(*it);
+    r.list = it->get<std::string>();
+  }
+  if (auto it = doc.find("unsubscribe"); it != doc.end())
+    if (auto e = read_unsubscribe(*it, r); !e.empty()) return e;
   if (auto it = doc.find("headers"); it != doc.end())
     if (auto e = read_headers(*it, r); !e.empty()) return e;
   if (auto it = doc.find("tags"); it != doc.end())
@@ -568,6 +721,7 @@ std::vector<std::string> request::envelope_recipients() const {
   std::set<std::string> seen;
   for (const auto* list : {&to, &cc, &bcc}) {
     for (const auto& a : *list) {
+      if (a.email.empty()) continue; // a contact not resolved yet
       std::string key = a.email;
       for (auto i = key.rfind('@'); i != std::string::npos && i < key.size(); ++i)
         key[i] = lower(key[i]);

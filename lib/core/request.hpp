@@ -19,7 +19,20 @@ using clock = std::chrono::system_clock;
 struct address {
   std::string display_name; // UTF-8, may be empty
   std::string email;        // addr-spec, local@domain
+  // {"contact": "<email or id>"}: a stored contact, resolved (email, and the name unless
+  // given) before composition; `email` is empty until then.
+  std::string contact;
 };
+
+// A stored template (`template`): its name, a version (none: the active one), a locale
+// (none: the contact's, then the default variant).
+struct template_ref {
+  std::string name;
+  std::optional<int> version;
+  std::string locale;
+};
+
+enum class mail_category { transactional, marketing };
 
 struct request {
   std::string request_id; // idempotency key, [A-Za-z0-9._:@-]{1,128}
@@ -28,7 +41,22 @@ struct request {
   std::vector<address> to, cc, bcc;
   std::optional<address> reply_to;
   std::string subject, text, html; // inline content, {variable} placeholders allowed
+  std::string markdown;            // inline Markdown body (an HTML and a text part from it)
+  std::optional<template_ref> tmpl;
+  // The contact whose fields fill the variables (an email or an id); without any recipient,
+  // the recipient as well. Empty: the first `to` given as a contact, if any.
+  std::string contact_id;
+  // Scalar variables as text ({variable} substitution, the AI prompt)...
   std::map<std::string, std::string> variables;
+  // ... and every variable as given (objects and arrays for a template's sections and loops).
+  nlohmann::json variables_json = nlohmann::json::object();
+  mail_category category = mail_category::transactional;
+  std::string list; // the mailing list (suppression and unsubscribe scope), "" = none
+  // Producer-given List-Unsubscribe targets; otherwise marketing mail gets the daemon's own.
+  struct unsubscribe_links {
+    std::string url, mailto;
+  };
+  std::optional<unsubscribe_links> unsubscribe;
   std::vector<std::pair<std::string, std::string>> headers; // allow-listed extra headers
   std::vector<std::string> tags;
   std::optional<clock::time_point> send_at, expires_at;
@@ -41,7 +69,8 @@ struct request {
   };
   std::optional<ai_request> ai;
 
-  // Every envelope recipient: to, cc and bcc, in that order.
+  // Every envelope recipient: to, cc and bcc, in that order (contacts not resolved yet are
+  // left out).
   std::vector<std::string> envelope_recipients() const;
 };
 

@@ -11,7 +11,7 @@ namespace {
 
 constexpr std::string_view schema_id = "iaposte.status.v1";
 
-constexpr std::array<std::pair<status, std::string_view>, 8> names{{
+constexpr std::array<std::pair<status, std::string_view>, 9> names{{
     {status::accepted, "accepted"},
     {status::deferred, "deferred"},
     {status::sent, "sent"},
@@ -20,6 +20,7 @@ constexpr std::array<std::pair<status, std::string_view>, 8> names{{
     {status::rejected, "rejected"},
     {status::duplicate, "duplicate"},
     {status::sending, "sending"},
+    {status::suppressed, "suppressed"},
 }};
 
 [[noreturn]] void bad(const std::string& what) {
@@ -68,7 +69,7 @@ std::optional<status> status_from_string(std::string_view s) {
 
 bool is_terminal(status s) {
   return s == status::sent || s == status::bounced || s == status::failed ||
-         s == status::rejected || s == status::duplicate;
+         s == status::rejected || s == status::duplicate || s == status::suppressed;
 }
 
 nlohmann::json to_json(const status_event& e) {

@@ -13,7 +13,18 @@ namespace iaposte::core {
 
 // `sending` is recorded in PostgreSQL only, never published: an attempt's final dot may be
 // on its way to the server (see worker: the unconfirmed window).
-enum class status { accepted, deferred, sent, bounced, failed, rejected, duplicate, sending };
+// `suppressed`: every recipient is on the tenant's suppression list for this mail.
+enum class status {
+  accepted,
+  deferred,
+  sent,
+  bounced,
+  failed,
+  rejected,
+  duplicate,
+  sending,
+  suppressed
+};
 
 std::string_view to_string(status s);
 std::optional<status> status_from_string(std::string_view s);

@@ -49,6 +49,14 @@ constexpr const char* lookup_sql =
     "   'c', " IAPOSTE_SQL_US("cf.created_at") ", 'u', " IAPOSTE_SQL_US(
         "cf.updated_at") ")::text"
                          "   FROM cf"
+                         // The entries of the contacts found: they are recipients the caller
+                         // could not name before this statement.
+                         " UNION ALL"
+                         " SELECT 'x', cf.r, jsonb_build_object('address', s.address, 'reason',"
+                         "   s.reason, 'list', s.list, 'since', " IAPOSTE_SQL_US("s.since") ","
+                         "   'src', coalesce(s.source_request_id, ''), 'note', s.note)::text"
+                         "   FROM cf JOIN suppressions s ON s.tenant = cf.tenant"
+                         "    AND s.address = cf.email_key"
                          " UNION ALL"
                          " SELECT 's', rr.r, jsonb_build_object('address', s.address, 'reason', "
                          "s.reason,"
@@ -462,6 +470,7 @@ struct content_lookup::impl {
 
     std::vector<std::optional<contact>> found_contacts(contacts.size());
     std::vector<std::vector<suppression>> entries(recipients.size());
+    std::vector<std::vector<suppression>> contact_entries(contacts.size());
     std::vector<fetched_template> fetched(templates.size());
     std::vector<std::optional<signature>> found_signatures(sigs.size());
     if (!contacts.empty() || !recipients.empty() || !templates.empty() || !sigs.empty()) {
@@ -495,8 +504,8 @@ struct content_lookup::impl {
       // Reading the rows cannot fail with rows this statement wrote; if it did, the batch is
       // answered with the error rather than the thread ending.
       try {
-        read_rows(rows, contacts, recipients, templates, sigs, found_contacts, entries, fetched,
-                  found_signatures);
+        read_rows(rows, contacts, recipients, templates, sigs, found_contacts, entries,
+                  contact_entries, fetched, found_signatures);
       } catch (const std::exception& e) {
         detail::log_event(spdlog::level::err, "content.lookup_unreadable", {{"error", e.what()}});
         for (auto& op : ops)
@@ -515,6 +524,10 @@ struct content_lookup::impl {
       for (std::size_t k = 0; k < q.recipients.size(); ++k)
         if (const auto* s = store::stopping(entries[p.recipients_at + k], q.category, q.list))
           a.suppressed.push_back(*s);
+      for (std::size_t k = 0; k < q.contacts.size(); ++k)
+        if (const auto* s =
+                store::stopping(contact_entries[p.contacts_at + k], q.category, q.list))
+          a.suppressed.push_back(*s);
       if (q.tmpl) resolve(q, p, fetched, a);
       if (q.sender)
         a.sig = p.signature_row >= 0 ? found_signatures[static_cast<std::size_t>(p.signature_row)]
@@ -527,6 +540,7 @@ struct content_lookup::impl {
                  const json& templates, const json& sigs,
                  std::vector<std::optional<contact>>& found_contacts,
                  std::vector<std::vector<suppression>>& entries,
+                 std::vector<std::vector<suppression>>& contact_entries,
                  std::vector<fetched_template>& fetched,
                  std::vector<std::optional<signature>>& found_signatures) {
     const auto expires_head = steady::now() + cfg.template_ttl;
@@ -547,9 +561,9 @@ struct content_lookup::impl {
         c.created_at = detail::from_epoch_us(p.value("c", std::int64_t{0}));
         c.updated_at = detail::from_epoch_us(p.value("u", std::int64_t{0}));
         found_contacts.at(r) = std::move(c);
-      } else if (kind == "s") {
+      } else if (kind == "s" || kind == "x") {
         suppression s;
-        s.tenant = recipients.at(r).at("t").get<std::string>();
+        s.tenant = (kind == "s" ? recipients : contacts).at(r).at("t").get<std::string>();
         s.address = p.value("address", "");
         s.reason =
             suppression_reason_from(p.value("reason", "")).value_or(suppression_reason::manual);
@@ -557,7 +571,7 @@ struct content_lookup::impl {
         s.since = detail::from_epoch_us(p.value("since", std::int64_t{0}));
         s.source_request_id = p.value("src", "");
         s.note = p.value("note", "");
-        entries.at(r).push_back(std::move(s));
+        (kind == "s" ? entries : contact_entries).at(r).push_back(std::move(s));
       } else if (kind == "t") {
         fetched_template& f = fetched.at(r);
         f.exists = true;
@@ -624,10 +638,14 @@ struct content_lookup::impl {
       a.template_error = "unknown version " + std::to_string(version) + " of " + label;
       return;
     }
-    const template_parts* parts = pick_variant(*v, ref.locales);
+    std::vector<std::string> locales = ref.locales;
+    if (ref.contact_locale && !a.contacts.empty() && a.contacts.front() &&
+        !a.contacts.front()->locale.empty())
+      locales.push_back(a.contacts.front()->locale);
+    const template_parts* parts = pick_variant(*v, locales);
     if (!parts) {
       std::string wanted;
-      for (const auto& l : ref.locales)
+      for (const auto& l : locales)
         wanted += (wanted.empty() ? "" : ", ") + l;
       a.template_error = label + " version " + std::to_string(version) + " has no variant for " +
                          (wanted.empty() ? "no locale" : wanted) + " and no default variant";

@@ -33,6 +33,9 @@ struct template_ref {
   std::string name;
   std::optional<int> version;       // nullopt: the active version
   std::vector<std::string> locales; // wanted, best first; the default locale comes last
+  // Try the locale of the query's first contact (when found) right after `locales`: the
+  // contact is only known once looked up, in the same statement.
+  bool contact_locale = false;
 };
 
 // One of the two.
@@ -69,7 +72,8 @@ struct content_answer {
   std::vector<std::optional<contact>> contacts; // one per contact_ref; nullopt: no such contact
   std::optional<signature> sig;                 // the sender's, else the tenant's default
   // The recipients whose mail is stopped (the category and list of the query), in the order
-  // given, each with the entry that stops it.
+  // given, each with the entry that stops it; then the contacts found that are stopped (the
+  // caller knows which of them are recipients).
   std::vector<suppression> suppressed;
 };
 
