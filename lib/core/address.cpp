@@ -73,6 +73,8 @@ bool valid_utf8_local_part(std::string_view local, std::string& why) {
 bool valid_address_literal(std::string_view d) {
   if (d.size() < 3 || d.front() != '[' || d.back() != ']') return false;
   std::string inner(d.substr(1, d.size() - 2));
+  // inet_pton reads up to a NUL: "[IPv6:2001:db8::<NUL>...1]" would pass on its first half.
+  if (inner.find('\0') != std::string::npos) return false;
   std::array<unsigned char, 16> buf{};
   if (inner.rfind("IPv6:", 0) == 0) return inet_pton(AF_INET6, inner.c_str() + 5, buf.data()) == 1;
   return inet_pton(AF_INET, inner.c_str(), buf.data()) == 1;

@@ -160,9 +160,12 @@ std::string decode_base64(std::string_view in, std::string& out) {
     return "invalid base64 at character " + std::to_string(position) + " (" + std::string(why) +
            ")";
   };
-  for (std::size_t i = 0; i < in.size(); ++i) {
+  // Character by character (a byte of ill-formed UTF-8 counts as one), so that the position is
+  // the one an editor shows.
+  for (std::size_t i = 0, n = 1; i < in.size(); i += n) {
+    if (detail::decode_utf8(in, i, n) < 0) n = 1;
+    ++position;
     char c = in[i];
-    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++position;
     if (c == '\n' || (c == '\r' && i + 1 < in.size() && in[i + 1] == '\n')) continue;
     if (padding > 0 && have == 0) return at("data after the final \"=\" padding");
     if (c == '=') {
@@ -185,11 +188,7 @@ std::string decode_base64(std::string_view in, std::string& out) {
     }
     if (padding > 0) return at("data after \"=\" padding");
     int v = base64_value(c);
-    if (v < 0) {
-      std::size_t n = 1;
-      detail::decode_utf8(in, i, n);
-      return at(quote(in.substr(i, std::min(n, in.size() - i))) + " is not in the base64 alphabet");
-    }
+    if (v < 0) return at(quote(in.substr(i, n)) + " is not in the base64 alphabet");
     last_data = position;
     acc = (acc << 6) | static_cast<unsigned>(v);
     if (++have == 4) {

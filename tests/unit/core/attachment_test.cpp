@@ -81,6 +81,9 @@ TEST_CASE("decode_base64 names the first bad character, counting from 1") {
         "!invalid base64 at character 2 (not canonical: its unused bits are not zero)");
   CHECK(b64("QUJ=") ==
         "!invalid base64 at character 3 (not canonical: its unused bits are not zero)");
+  // A stray byte of ill-formed UTF-8 is one character (found by fuzz_attachment).
+  CHECK(b64("\xa7\x93QUJD") ==
+        "!invalid base64 at character 1 (\"\xa7\" is not in the base64 alphabet)");
   CHECK(b64("QUJD\r") == "!invalid base64 at character 5 (\"\\r\" is not in the base64 alphabet)");
 }
 

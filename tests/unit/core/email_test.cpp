@@ -55,6 +55,9 @@ TEST_CASE("valid_email rejects what it must") {
                         "a\t@example.org"})
     CHECK_MESSAGE(!valid_email(e), e);
   CHECK_FALSE(valid_email(std::string("a\0b@example.org", 15)));
+  // inet_pton stops at a NUL: the literal must not pass on its first half (found by fuzz_address).
+  CHECK_FALSE(valid_email(std::string("user@[IPv6:2001:db8::\0\0\x31]", 28)));
+  CHECK_FALSE(valid_email(std::string("user@[192.0.2.1\0zz]", 20)));
 }
 
 TEST_CASE("valid_email length limits: local part 64, address 254, label 63") {
