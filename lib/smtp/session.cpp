@@ -367,8 +367,7 @@ awaitable<std::optional<outcome>> session::open() {
   co_return std::nullopt;
 }
 
-std::optional<outcome> session::check_extensions(const envelope& env,
-                                                 protocol::mail_params& params) {
+std::optional<outcome> session::check_extensions(protocol::mail_params& params) {
   // RFC 1870 §6.1: the size as the server will count it; a message over the announced limit
   // would be refused with 552 after transferring it: refuse it here, permanently.
   if (caps_.size_offered) {
@@ -386,7 +385,7 @@ std::optional<outcome> session::check_extensions(const envelope& env,
           "message has 8-bit content but the server does not offer 8BITMIME");
     params.body_8bitmime = true;
   }
-  (void)env; // internationalised addresses: intl::for_server(), in deliver()
+  // Internationalised addresses (SMTPUTF8): intl::for_server(), in deliver().
   return std::nullopt;
 }
 
@@ -466,7 +465,7 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
   lost_before_mail_ = false;
   payload_.build(message);
   mail_params_ = {};
-  if (auto refused = check_extensions(env, mail_params_)) co_return std::move(*refused);
+  if (auto refused = check_extensions(mail_params_)) co_return std::move(*refused);
   // RFC 6531 §3.4: UTF-8 in the header (RFC 6532 addresses) asks for SMTPUTF8 where offered.
   // Where it is not, such a message still goes with BODY=8BITMIME, as Postfix sends one that
   // was not flagged SMTPUTF8; only what has no ASCII form at all (a UTF-8 local part in the

@@ -101,7 +101,7 @@ private:
 
   // Local refusals that depend on what this server offers (SIZE, 8BITMIME), decided before
   // anything is sent; fills `params`. Addresses are intl::for_server()'s.
-  std::optional<outcome> check_extensions(const envelope& env, protocol::mail_params& params);
+  std::optional<outcome> check_extensions(protocol::mail_params& params);
   boost::asio::awaitable<std::optional<outcome>> pipelined_group(const envelope& env, bool reused,
                                                                  reply& mail);
   boost::asio::awaitable<std::optional<outcome>> stepwise_group(const envelope& env, bool reused,
