@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "core/idn.hpp"
 #include "mime/detail.hpp"
 
 namespace iaposte::mime {
@@ -141,7 +142,11 @@ std::string make_message_id(std::string_view tenant, std::string_view request_id
   std::string key(tenant);
   key += '\0';
   key += request_id;
-  return "<" + detail::sha256_hex(key).substr(0, 32) + "@" + std::string(domain) + ">";
+  // A From domain in U-labels (RFC 6532) would put UTF-8 in the Message-ID, which threading
+  // and old readers compare as ASCII: the A-label form names the same domain.
+  auto ascii = core::idn::to_ascii(domain);
+  if (ascii.empty()) ascii = std::string(domain);
+  return "<" + detail::sha256_hex(key).substr(0, 32) + "@" + ascii + ">";
 }
 
 std::string rfc5322_date(std::chrono::system_clock::time_point t) {

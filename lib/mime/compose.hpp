@@ -25,7 +25,8 @@ struct content {
 };
 
 // A stable Message-ID for a request: every attempt of one request carries the same one.
-// e.g. <3f2a...c1.acme@mail.example.org> (hash of tenant and request_id, then the domain).
+// e.g. <3f2a...c1.acme@mail.example.org> (hash of tenant and request_id, then the domain, in
+// A-labels when it is internationalised: a Message-ID stays ASCII).
 std::string make_message_id(std::string_view tenant, std::string_view request_id,
                             std::string_view domain);
 
