@@ -1,5 +1,4 @@
-// A request's attachments: their decoded form and the checks made at intake (file name, media
-// type, Content-ID, base64, references from the HTML). lib/mime writes them into the message.
+// A request's attachments: decoded form and intake checks (base64, names, types, Content-IDs).
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,4 @@
-// Internationalised addresses (RFC 6530-6532): IDNA2008 domains through libidn2, and the form an
-// address takes in headers, in DNS and on the wire.
+// Internationalised domains and addresses (RFC 6530-6532, IDNA2008 via libidn2): their forms.
 #pragma once
 
 #include <optional>

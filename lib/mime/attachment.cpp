@@ -1,5 +1,4 @@
-// Attachment parts: RFC 2231 file names with an ASCII fallback, Content-Disposition, Content-ID,
-// base64 bodies, and the octets each part adds to a message.
+// Attachment parts: RFC 2231 file names and fallback, disposition, Content-ID, base64, size.
 #include <algorithm>
 
 #include "mime/compose.hpp"

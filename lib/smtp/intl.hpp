@@ -1,5 +1,4 @@
-// The envelope as one server can take it (RFC 6531): U-labels with SMTPUTF8, A-labels without,
-// and a UTF-8 local part refused there and then (internal to lib/smtp).
+// The envelope as one server can take it, RFC 6531 (internal to lib/smtp).
 #pragma once
 
 #include <cstddef>
