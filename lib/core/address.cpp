@@ -1,8 +1,9 @@
-// Address syntax: addr-spec validation, header safety, and the "Name <addr>" string form.
+// Address syntax: addr-spec validation (RFC 5321, RFC 6531), header safety, the "Name <addr>" form.
 #include <arpa/inet.h>
 
 #include <array>
 
+#include "core/idn.hpp"
 #include "core/request.hpp"
 #include "core/syntax.hpp"
 
@@ -26,17 +27,45 @@ bool valid_local_part(std::string_view local) {
   char prev = 0;
   for (char c : local) {
     if (c == '.' && prev == '.') return false;
-    if (c != '.' && !is_atext(c)) return false;
+    if (c != '.' && !is_atext(c) && static_cast<unsigned char>(c) < 0x80) return false;
     prev = c;
   }
   return true;
 }
 
-bool valid_label(std::string_view label) {
-  if (label.empty() || label.size() > 63) return false;
-  if (label.front() == '-' || label.back() == '-') return false;
-  for (char c : label)
-    if (!is_alnum(c) && c != '-') return false;
+// Characters RFC 6532's UTF8-non-ascii lets into a local part but that no one can see or tell
+// from a space: C1 controls, spaces other than U+0020, zero-width and bidirectional formatting
+// characters, line and paragraph separators, the byte order mark, noncharacters. Two addresses
+// that look the same must not be two mailboxes in a customer's email.
+bool invisible(long cp) {
+  return (cp >= 0x80 && cp <= 0xA0) || cp == 0xAD || cp == 0x1680 || cp == 0x180E ||
+         (cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F) ||
+         (cp >= 0x205F && cp <= 0x206F) || cp == 0x3000 || cp == 0xFEFF ||
+         (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE;
+}
+
+// RFC 6531 §3.3: the dot-atom of RFC 5321 with UTF-8 characters as atext (RFC 6532 §3.2), at
+// most 64 octets. Kept byte for byte, not normalised: only the receiving domain interprets a
+// local part (RFC 5321 §2.4), and a server that compares octets would see another mailbox.
+// `why` gets the reason of a UTF-8 specific refusal.
+bool valid_utf8_local_part(std::string_view local, std::string& why) {
+  if (local.size() > 64) {
+    why = "local part longer than 64 octets in UTF-8";
+    return false;
+  }
+  if (!valid_local_part(local)) return false;
+  for (std::size_t i = 0, n = 1; i < local.size(); i += n) {
+    long cp = detail::decode_utf8(local, i, n);
+    if (cp < 0) {
+      why = "local part is not valid UTF-8";
+      return false;
+    }
+    if (invisible(cp)) {
+      why = "local part has " + detail::code_point_name(cp) +
+            ", an invisible, space or control character";
+      return false;
+    }
+  }
   return true;
 }
 
@@ -44,32 +73,55 @@ bool valid_label(std::string_view label) {
 bool valid_address_literal(std::string_view d) {
   if (d.size() < 3 || d.front() != '[' || d.back() != ']') return false;
   std::string inner(d.substr(1, d.size() - 2));
+  // inet_pton reads up to a NUL: "[IPv6:2001:db8::<NUL>...1]" would pass on its first half.
+  if (inner.find('\0') != std::string::npos) return false;
   std::array<unsigned char, 16> buf{};
   if (inner.rfind("IPv6:", 0) == 0) return inet_pton(AF_INET6, inner.c_str() + 5, buf.data()) == 1;
   return inet_pton(AF_INET, inner.c_str(), buf.data()) == 1;
 }
 
-bool valid_domain(std::string_view d) {
-  if (d.empty()) return false;
-  if (d.front() == '[') return valid_address_literal(d);
-  if (d.size() > 253) return false;
-  std::size_t start = 0;
-  while (true) {
-    auto dot = d.find('.', start);
-    if (!valid_label(d.substr(start, dot == std::string_view::npos ? dot : dot - start)))
-      return false;
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
 } // namespace
 
-bool valid_email(std::string_view email) {
-  if (email.size() > 254) return false; // RFC 5321 path limit minus the angle brackets
+namespace detail {
+
+std::optional<std::string> check_email(std::string_view email, std::string& normalised) {
+  constexpr std::size_t max_path = 254; // RFC 5321 §4.5.3.1.3: 256 with the angle brackets
+  if (email.size() > max_path) return std::string();
   auto at = email.rfind('@');
-  if (at == std::string_view::npos) return false;
-  return valid_local_part(email.substr(0, at)) && valid_domain(email.substr(at + 1));
+  if (at == std::string_view::npos) return std::string();
+  auto local = email.substr(0, at);
+  auto domain = email.substr(at + 1);
+  std::string why;
+  bool ascii_local = idn::is_ascii(local);
+  if (ascii_local ? !valid_local_part(local) : !valid_utf8_local_part(local, why))
+    return why.empty() ? why : " (" + why + ")";
+  std::string kept;
+  if (!domain.empty() && domain.front() == '[') {
+    if (!valid_address_literal(domain)) return std::string();
+    kept = std::string(domain);
+  } else {
+    kept = idn::normalise_domain(domain, &why);
+    // An ASCII domain is refused as it always was, with no more words.
+    if (kept.empty()) return idn::is_ascii(domain) ? std::string() : " (domain " + why + ")";
+  }
+  normalised = std::string(local) + "@" + kept;
+  if (normalised.size() > max_path) return std::string(" (longer than 254 octets)");
+  // Without SMTPUTF8 the domain goes in A-labels, which must fit the path as well.
+  if (ascii_local && !idn::is_ascii(kept) &&
+      idn::to_ascii(kept).size() + local.size() + 1 > max_path)
+    return std::string(" (longer than 254 octets with the domain in A-labels)");
+  return std::nullopt;
+}
+
+std::string invalid_email(std::string_view email, std::string_view why) {
+  return "invalid email address " + quote(email) + std::string(why);
+}
+
+} // namespace detail
+
+bool valid_email(std::string_view email) {
+  std::string normalised;
+  return !detail::check_email(email, normalised);
 }
 
 bool header_safe(std::string_view value) {
@@ -77,6 +129,44 @@ bool header_safe(std::string_view value) {
 }
 
 namespace detail {
+
+long decode_utf8(std::string_view s, std::size_t i, std::size_t& n) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  long cp;
+  if (c < 0x80) {
+    n = 1;
+    return c;
+  }
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return -1;
+  }
+  if (i + n > s.size()) return -1;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return -1;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  static constexpr long min_of_length[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min_of_length[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+  return cp;
+}
+
+std::string code_point_name(long cp) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string digits;
+  for (; cp > 0 || digits.size() < 4; cp >>= 4)
+    digits.insert(digits.begin(), hex[cp & 0xF]);
+  return "U+" + digits;
+}
 
 std::size_t utf8_length(std::string_view s) {
   std::size_t n = 0;
@@ -154,9 +244,10 @@ std::string parse_mailbox(std::string_view s, address& out) {
       name = std::string(raw);
     }
   }
-  if (!valid_email(email)) return "invalid email address " + quote(email);
+  std::string normalised;
+  if (auto why = check_email(email, normalised)) return invalid_email(email, *why);
   if (auto why = check_display_name(name); !why.empty()) return why;
-  out.email = std::string(email);
+  out.email = std::move(normalised);
   out.display_name = std::move(name);
   return {};
 }

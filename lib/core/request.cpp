@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/idn.hpp"
 #include "core/status.hpp"
 #include "core/syntax.hpp"
 #include "core/text.hpp"
@@ -149,8 +150,8 @@ std::string read_address(const ojson& j, const std::string& where, address& out,
   if (email == j.end()) return missing(where + ".email");
   if (!email->is_string()) return must_be(where + ".email", "a string", *email);
   const auto& e = email->get_ref<const std::string&>();
-  if (!valid_email(e)) return where + ": invalid email address " + quote(e);
-  out.email = e;
+  if (auto why = detail::check_email(e, out.email))
+    return where + ": " + detail::invalid_email(e, *why);
   out.display_name.clear();
   if (auto name = j.find("name"); name != j.end()) {
     if (!name->is_string()) return must_be(where + ".name", "a string", *name);
@@ -722,10 +723,8 @@ std::vector<std::string> request::envelope_recipients() const {
   for (const auto* list : {&to, &cc, &bcc}) {
     for (const auto& a : *list) {
       if (a.email.empty()) continue; // a contact not resolved yet
-      std::string key = a.email;
-      for (auto i = key.rfind('@'); i != std::string::npos && i < key.size(); ++i)
-        key[i] = lower(key[i]);
-      if (seen.insert(std::move(key)).second) out.push_back(a.email);
+      // "été.fr" and "xn--t-9fab.fr" are one domain: compared in A-labels.
+      if (seen.insert(idn::mailbox_key(a.email)).second) out.push_back(a.email);
     }
   }
   return out;

@@ -18,7 +18,7 @@ using clock = std::chrono::system_clock;
 
 struct address {
   std::string display_name; // UTF-8, may be empty
-  std::string email;        // addr-spec, local@domain
+  std::string email; // addr-spec, local@domain; a non-ASCII domain in U-labels (core/idn.hpp)
   // {"contact": "<email or id>"}: a stored contact, resolved (email, and the name unless
   // given) before composition; `email` is empty until then.
   std::string contact;
@@ -100,7 +100,8 @@ parse_result parse_request(std::string_view raw, const limits& lim);
 // The same, with the current time given: `expires_at` is compared with `now`.
 parse_result parse_request(std::string_view raw, const limits& lim, clock::time_point now);
 
-// Syntax check of an addr-spec (RFC 5321 mailbox, ASCII local part and domain).
+// Syntax check of an addr-spec: RFC 5321 mailbox (dot-atom local part, host name or address
+// literal), or internationalised (RFC 6531: UTF-8 local part, IDNA2008 domain in U- or A-labels).
 bool valid_email(std::string_view email);
 
 // True when the value is safe in a header: no CR, no LF, no NUL.

@@ -1,10 +1,11 @@
-// The whole message: header block in a fixed order, then one text part or multipart/alternative.
+// The whole message: header block in a fixed order, then the body, as nested as its content needs.
 #include "mime/compose.hpp"
 
 #include <openssl/evp.h>
 
 #include <cstdio>
 
+#include "core/idn.hpp"
 #include "mime/detail.hpp"
 
 namespace iaposte::mime {
@@ -70,17 +71,44 @@ std::string part_headers(std::string_view subtype, const encoded_body& b) {
   return out;
 }
 
-// Derived from the Message-ID, so a retry produces the same bytes; "=_" cannot
-// occur in quoted-printable or base64, and 7bit parts are checked.
-std::string make_boundary(std::string_view message_id, const encoded_body& a,
-                          const encoded_body& b) {
-  for (int n = 0;; ++n) {
-    std::string seed(message_id);
-    if (n > 0) seed += "#" + std::to_string(n);
-    auto boundary = "=_iaposte_" + detail::sha256_hex(seed).substr(0, 24);
-    if (a.data.find(boundary) == std::string::npos && b.data.find(boundary) == std::string::npos)
-      return boundary;
+detail::entity text_entity(std::string_view subtype, std::string_view text) {
+  auto b = encode_body(text);
+  detail::entity e;
+  e.headers = part_headers(subtype, b);
+  e.ends_with_break = b.transfer_encoding == "base64"; // base64 lines end with CRLF
+  e.body = std::move(b.data);
+  return e;
+}
+
+// The body as nested as the content needs (see compose()). Boundaries are derived from the
+// Message-ID, one tag per level, so that a retry produces the same bytes; "=_" cannot occur in
+// quoted-printable or base64, and 7bit parts are checked.
+detail::entity body_entity(const content& c, std::string_view message_id) {
+  using detail::entity;
+  const std::string id(message_id);
+  std::vector<entity> inline_parts, attached;
+  for (const auto& a : c.attachments)
+    (a.content_id.empty() || c.html.empty() ? attached : inline_parts)
+        .push_back(detail::attachment_entity(a));
+
+  entity html;
+  if (!c.html.empty()) {
+    html = text_entity("html", c.html);
+    if (!inline_parts.empty()) {
+      inline_parts.insert(inline_parts.begin(), std::move(html));
+      html = detail::multipart("related", "type=\"text/html\"; ", id + "/related", inline_parts);
+    }
   }
+  entity body;
+  if (!c.text.empty() && !c.html.empty())
+    body = detail::multipart("alternative", "", id, {text_entity("plain", c.text), html});
+  else if (!c.html.empty())
+    body = std::move(html);
+  else
+    body = text_entity("plain", c.text);
+  if (attached.empty()) return body;
+  attached.insert(attached.begin(), std::move(body));
+  return detail::multipart("mixed", "", id + "/mixed", attached);
 }
 
 // Structured headers from the request (In-Reply-To, References, ...) are ASCII by
@@ -88,19 +116,6 @@ std::string make_boundary(std::string_view message_id, const encoded_body& a,
 bool is_unstructured(std::string_view name) {
   return name == "Comments" ||
          (name.size() > 2 && (name[0] == 'X' || name[0] == 'x') && name[1] == '-');
-}
-
-void append_part(std::string& out, std::string_view boundary, std::string_view subtype,
-                 const encoded_body& b) {
-  out += "--";
-  out += boundary;
-  out += crlf;
-  out += part_headers(subtype, b);
-  out += crlf;
-  out += b.data;
-  // The CRLF before the next delimiter belongs to the delimiter (RFC 2046 §5.1.1);
-  // base64 lines already end with one.
-  if (b.transfer_encoding != "base64") out += crlf;
 }
 
 } // namespace
@@ -127,7 +142,11 @@ std::string make_message_id(std::string_view tenant, std::string_view request_id
   std::string key(tenant);
   key += '\0';
   key += request_id;
-  return "<" + detail::sha256_hex(key).substr(0, 32) + "@" + std::string(domain) + ">";
+  // A From domain in U-labels (RFC 6532) would put UTF-8 in the Message-ID, which threading
+  // and old readers compare as ASCII: the A-label form names the same domain.
+  auto ascii = core::idn::to_ascii(domain);
+  if (ascii.empty()) ascii = std::string(domain);
+  return "<" + detail::sha256_hex(key).substr(0, 32) + "@" + ascii + ">";
 }
 
 std::string rfc5322_date(std::chrono::system_clock::time_point t) {
@@ -166,26 +185,12 @@ std::string compose(const core::request& req, const content& c, std::string_view
     out += is_unstructured(name) ? unstructured_header(name, value)
                                  : fold_header(name, header_clean(value), true);
 
-  if (!c.text.empty() && !c.html.empty()) {
-    auto text = encode_body(c.text);
-    auto html = encode_body(c.html);
-    auto boundary = make_boundary(message_id, text, html);
-    out +=
-        fold_header("Content-Type", "multipart/alternative; boundary=\"" + boundary + "\"", true);
-    out += crlf;
-    append_part(out, boundary, "plain", text);
-    append_part(out, boundary, "html", html);
-    out += "--" + boundary + "--\r\n";
-    return out;
-  }
-
-  bool html_only = c.text.empty();
-  auto body = encode_body(html_only ? c.html : c.text);
-  out += part_headers(html_only ? "html" : "plain", body);
+  auto body = body_entity(c, message_id);
+  out += body.headers;
   out += crlf;
-  out += body.data;
+  out += body.body;
   // DATA ends with CRLF "." CRLF: the message itself ends with a line break.
-  if (body.data.size() < 2 || body.data.compare(body.data.size() - 2, 2, crlf) != 0) out += crlf;
+  if (body.body.size() < 2 || body.body.compare(body.body.size() - 2, 2, crlf) != 0) out += crlf;
   return out;
 }
 

@@ -33,7 +33,14 @@ void append_q(std::string& out, unsigned char c) {
   }
 }
 
-// Length of the UTF-8 sequence starting at s[i]; a stray byte counts as one.
+bool qp_literal(unsigned char c) {
+  return (c >= 33 && c <= 126 && c != '=') || c == ' ' || c == '\t';
+}
+
+} // namespace
+
+namespace detail {
+
 std::size_t char_length(std::string_view s, std::size_t i) {
   auto c = static_cast<unsigned char>(s[i]);
   std::size_t n = c < 0x80           ? 1
@@ -46,14 +53,6 @@ std::size_t char_length(std::string_view s, std::size_t i) {
     if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
   return n;
 }
-
-bool qp_literal(unsigned char c) {
-  return (c >= 33 && c <= 126 && c != '=') || c == ' ' || c == '\t';
-}
-
-} // namespace
-
-namespace detail {
 
 bool needs_encoding(std::string_view text) {
   for (auto c : text) {

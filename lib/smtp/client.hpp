@@ -70,8 +70,8 @@ struct recipient_result {
 //              recipient; `error` is empty;
 //   transient  nobody got it, and trying again later may work (4xx, I/O error, timeout, 421);
 //   permanent  nobody got it, and retrying the same content will fail again (5xx, or a local
-//              refusal: SIZE over the server's limit, 8-bit content or an internationalised
-//              address the server cannot take, bad envelope, AUTH refused...).
+//              refusal: SIZE over the server's limit, 8-bit content or a UTF-8 local part the
+//              server cannot take (5.6.7), bad envelope, AUTH refused...).
 // When every recipient was refused at RCPT, the message is transient if any refusal was 4xx
 // (`last` the first 4xx), else permanent (`last` the first 5xx), and the body is not sent.
 //
@@ -120,8 +120,11 @@ public:
   // in one write, replies matched in order), SIZE (RFC 1870: SIZE= sent; a message over the
   // server's limit is refused before MAIL, permanent), 8BITMIME (BODY=8BITMIME when the
   // message has a byte >= 0x80; such a message to a server without 8BITMIME is permanent: we
-  // do not downgrade), SMTPUTF8 (RFC 6531: a non-ASCII byte in an envelope address adds the
-  // SMTPUTF8 parameter; without the extension, permanent).
+  // do not downgrade), SMTPUTF8 (RFC 6531: a non-ASCII envelope address, or UTF-8 in the
+  // header, adds the SMTPUTF8 parameter, addresses as given, U-labels; without the extension,
+  // domains go in A-labels, and an address with a UTF-8 local part, which has no ASCII form, is
+  // refused before MAIL: a recipient alone (permanent, enhanced 5.6.7 in its recipient_result;
+  // the others are delivered), the sender for the whole message).
   // Content safety, whatever the caller gives: bare CR and bare LF become CRLF (no
   // <LF>.<LF> or <CR>.<CR> can reach the server), dot-stuffing, and a line longer than 998
   // octets is broken by inserting CRLF SP (as Postfix's smtp_line_length_limit does).

@@ -81,4 +81,25 @@ outcome local_transient(std::string error) {
   return make(outcome_kind::transient, std::move(error));
 }
 
+outcome needs_smtputf8(std::string_view role, std::string_view address) {
+  reply r;
+  r.enhanced = "5.6.7";
+  r.lines.push_back("non-ASCII local part, and the server does not offer SMTPUTF8");
+  return make(outcome_kind::permanent,
+              std::string(role) + " " + std::string(address) +
+                  " has a non-ASCII local part and the server does not offer SMTPUTF8 "
+                  "(RFC 6531): no ASCII form exists",
+              std::move(r));
+}
+
+outcome no_ascii_form(std::string_view role, std::string_view address, std::string_view why) {
+  reply r;
+  r.enhanced = role == "sender" ? "5.1.7" : "5.1.3";
+  r.lines.push_back("internationalised domain without an A-label form");
+  return make(outcome_kind::permanent,
+              std::string(role) + " " + std::string(address) +
+                  ": the domain has no A-label form (" + std::string(why) + ")",
+              std::move(r));
+}
+
 } // namespace iaposte::smtp::classify

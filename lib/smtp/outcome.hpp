@@ -32,6 +32,17 @@ outcome malformed(phase p, std::string_view parser_error);
 outcome local_permanent(std::string error);
 outcome local_transient(std::string error);
 
+// An address only SMTPUTF8 can carry (a UTF-8 local part: it has no ASCII form, RFC 6531 §3.3)
+// for a server that does not offer SMTPUTF8: permanent, as the same server would refuse it
+// again, with the enhanced code 5.6.7 "non-ASCII addresses not permitted for that
+// sender/recipient" (RFC 6531 §3.7.4.1, RFC 5248) in `last` (code 0: decided here, before any
+// command). `role`: "sender" or "recipient".
+outcome needs_smtputf8(std::string_view role, std::string_view address);
+
+// An internationalised domain with no A-label form (it escaped the intake's IDNA2008 check):
+// permanent, 5.1.7 for the sender, 5.1.3 for a recipient (RFC 3463: bad address syntax).
+outcome no_ascii_form(std::string_view role, std::string_view address, std::string_view why);
+
 // Server text is untrusted and ends up in logs: printable ASCII only, bounded.
 std::string sanitize(std::string_view text, std::size_t max = 512);
 

@@ -92,6 +92,11 @@ bool has_8bit(std::string_view s) {
   return (acc & high) != 0;
 }
 
+std::string_view header_block(std::string_view message) {
+  auto end = std::min(message.find("\r\n\r\n"), message.find("\n\n"));
+  return message.substr(0, end);
+}
+
 std::string base64_encode(std::string_view in) {
   static constexpr char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

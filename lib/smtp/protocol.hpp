@@ -71,4 +71,7 @@ struct payload {
 // True when some byte is >= 0x80.
 bool has_8bit(std::string_view s);
 
+// The header block of a message: up to its first empty line (CRLF CRLF, or LF LF), or all of it.
+std::string_view header_block(std::string_view message);
+
 } // namespace iaposte::smtp::protocol

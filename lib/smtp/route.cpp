@@ -5,12 +5,17 @@
 
 #include <arpa/inet.h>
 
+#include "core/idn.hpp"
+
 namespace iaposte::smtp::route {
 
 std::string recipient_domain(std::string_view address) {
   auto at = address.rfind('@');
   if (at == std::string_view::npos) return {};
-  std::string d(address.substr(at + 1));
+  // DNS knows A-labels only (RFC 5890 §2.3.2.1); one that cannot be made stays as given, and its
+  // lookup fails.
+  std::string d = core::idn::to_ascii(address.substr(at + 1));
+  if (d.empty()) d = std::string(address.substr(at + 1));
   for (char& c : d)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   if (!d.empty() && d.back() == '.') d.pop_back();

@@ -20,11 +20,14 @@ enum class mode {
 };
 
 struct domain_group {
-  std::string domain; // lower-cased; "[192.0.2.1]" kept for an address literal; empty if none
+  // In A-labels, lower-cased: what DNS is asked, and the key of routing and shaping settings
+  // ("xn--exemple-t-i4ab.fr"); "[192.0.2.1]" kept for an address literal; empty if none.
+  std::string domain;
   std::vector<std::string> recipients; // as given, in envelope order
 };
 
-// The domain of an address (after the last '@'), lower-cased: "Bob@Example.COM" → example.com.
+// The domain of an address (after the last '@'), in A-labels, lower-cased: "Bob@Example.COM" →
+// example.com, "hélène@Exemple-Été.fr" → xn--exemple-t-i4ab.fr.
 std::string recipient_domain(std::string_view address);
 
 // Recipients by domain, domains in order of first appearance (stable: the caller's order).

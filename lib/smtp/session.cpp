@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "smtp/intl.hpp"
 #include "smtp/outcome.hpp"
 #include "smtp/protocol.hpp"
 #include "smtp/transaction.hpp"
@@ -366,8 +367,7 @@ awaitable<std::optional<outcome>> session::open() {
   co_return std::nullopt;
 }
 
-std::optional<outcome> session::check_extensions(const envelope& env,
-                                                 protocol::mail_params& params) {
+std::optional<outcome> session::check_extensions(protocol::mail_params& params) {
   // RFC 1870 §6.1: the size as the server will count it; a message over the announced limit
   // would be refused with 552 after transferring it: refuse it here, permanently.
   if (caps_.size_offered) {
@@ -385,16 +385,7 @@ std::optional<outcome> session::check_extensions(const envelope& env,
           "message has 8-bit content but the server does not offer 8BITMIME");
     params.body_8bitmime = true;
   }
-  // RFC 6531 §3.4: an internationalised address needs SMTPUTF8; no downgrade exists for it.
-  bool intl = protocol::internationalised(env.mail_from);
-  for (const auto& r : env.rcpt_to)
-    intl = intl || protocol::internationalised(r);
-  if (intl) {
-    if (!caps_.smtputf8)
-      return classify::local_permanent(
-          "internationalised address but the server does not offer SMTPUTF8");
-    params.smtputf8 = true;
-  }
+  // Internationalised addresses (SMTPUTF8): intl::for_server(), in deliver().
   return std::nullopt;
 }
 
@@ -474,7 +465,33 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
   lost_before_mail_ = false;
   payload_.build(message);
   mail_params_ = {};
-  if (auto refused = check_extensions(env, mail_params_)) co_return std::move(*refused);
+  if (auto refused = check_extensions(mail_params_)) co_return std::move(*refused);
+  // RFC 6531 §3.4: UTF-8 in the header (RFC 6532 addresses) asks for SMTPUTF8 where offered.
+  // Where it is not, such a message still goes with BODY=8BITMIME, as Postfix sends one that
+  // was not flagged SMTPUTF8; only what has no ASCII form at all (a UTF-8 local part in the
+  // envelope) is refused below.
+  const bool utf8_header = caps_.smtputf8 && protocol::has_8bit(protocol::header_block(message));
+  if (!intl::needed(env)) {
+    mail_params_.smtputf8 = utf8_header;
+    co_return co_await transact(env, env.rcpt_to, reused, before_dot);
+  }
+  // The form of each address depends on this server, known only now: decided here.
+  plan_ = intl::for_server(env, caps_.smtputf8);
+  if (plan_.failure) co_return std::move(*plan_.failure);
+  mail_params_.smtputf8 = plan_.smtputf8 || utf8_header;
+  outcome o;
+  if (plan_.wire.rcpt_to.empty()) {
+    o = intl::all_refused(plan_);
+  } else {
+    o = co_await transact(plan_.wire, plan_.names, reused, before_dot);
+    transaction::settle(o, plan_.names);
+  }
+  intl::merge(o, plan_);
+  co_return o;
+}
+
+awaitable<outcome> session::transact(const envelope& env, std::span<const std::string> names,
+                                     bool reused, const before_dot_fn* before_dot) {
   ++transactions_;
   rcpt_replies_.clear();
 
@@ -505,8 +522,7 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
     if (d.failure) co_return std::move(*d.failure);
     data = std::move(d.r);
   }
-  auto v =
-      transaction::judge(mail, rcpt_replies_, data ? &*data : nullptr, env.rcpt_to, recipients);
+  auto v = transaction::judge(mail, rcpt_replies_, data ? &*data : nullptr, names, recipients);
   if (v.action == transaction::next::send_data) {
     const auto deadline =
         clock::now() + phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout);
@@ -514,7 +530,7 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
     auto d = co_await read_reply("DATA", deadline);
     if (d.failure) co_return std::move(*d.failure);
     data = std::move(d.r);
-    v = transaction::judge(mail, rcpt_replies_, &*data, env.rcpt_to, recipients);
+    v = transaction::judge(mail, rcpt_replies_, &*data, names, recipients);
   }
 
   const auto final_to = phase_timeout(cfg_->final_dot_timeout, cfg_->data_timeout);
@@ -569,7 +585,7 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
   }
   }
   o.recipients = std::move(recipients);
-  transaction::settle(o, env.rcpt_to);
+  transaction::settle(o, names);
   co_return o;
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "smtp/client.hpp"
+#include "smtp/intl.hpp"
 #include "smtp/protocol.hpp"
 #include "smtp/reply.hpp"
 #include "smtp/tls.hpp"
@@ -40,7 +42,8 @@ public:
   // dot. `reused`: the connection carried a message before; RSET first (in the same write with
   // PIPELINING), so that a connection the server dropped while idle shows before MAIL.
   // o.recipients is filled for the recipients whose RCPT reply decided them (see
-  // transaction::settle for the rest).
+  // transaction::settle for the rest). Internationalised addresses are written for this server
+  // (intl::for_server): those it cannot take are decided here, in o.recipients, 5.6.7.
   // `before_dot` (optional): see client::send.
   boost::asio::awaitable<outcome> deliver(const envelope& env, std::string_view message,
                                           bool reused = false,
@@ -91,9 +94,14 @@ private:
   outcome fail(outcome o);                         // closes, returns o
   outcome refuse(std::string_view phase, reply r); // a reply other than the expected one
 
-  // Local refusals that depend on what this server offers (SIZE, 8BITMIME, SMTPUTF8), decided
-  // before anything is sent; fills `params`.
-  std::optional<outcome> check_extensions(const envelope& env, protocol::mail_params& params);
+  // The transaction proper, for the envelope as written on the wire; `names`: the caller's
+  // spelling of each env.rcpt_to, under which results are reported.
+  boost::asio::awaitable<outcome> transact(const envelope& env, std::span<const std::string> names,
+                                           bool reused, const before_dot_fn* before_dot);
+
+  // Local refusals that depend on what this server offers (SIZE, 8BITMIME), decided before
+  // anything is sent; fills `params`. Addresses are intl::for_server()'s.
+  std::optional<outcome> check_extensions(protocol::mail_params& params);
   boost::asio::awaitable<std::optional<outcome>> pipelined_group(const envelope& env, bool reused,
                                                                  reply& mail);
   boost::asio::awaitable<std::optional<outcome>> stepwise_group(const envelope& env, bool reused,
@@ -137,6 +145,7 @@ private:
   std::vector<boost::asio::const_buffer> wbufs_;
   std::vector<reply> rcpt_replies_;
   protocol::mail_params mail_params_;
+  intl::plan plan_; // internationalised envelopes only
 };
 
 } // namespace iaposte::smtp

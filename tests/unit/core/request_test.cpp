@@ -89,6 +89,47 @@ TEST_CASE("envelope recipients are to, cc, bcc in order, each mailbox once") {
                                                                    "A@example.org"});
 }
 
+TEST_CASE("internationalised addresses are accepted in every address field, the domain kept in "
+          "NFC U-labels") {
+  auto j = minimal();
+  j["from"] = "Équipe Été <équipe@Exemple-ÉTÉ.fr>";
+  j["to"] = {"hélène@exemple-été.fr", {{"email", "jörg@straße.de"}, {"name", "Jörg"}}};
+  j["cc"] = "user@xn--exemple-t-i4ab.fr";
+  j["reply_to"] = "réponses@exemple-été.fr";
+  auto r = parse(j);
+  REQUIRE_MESSAGE(r.ok(), r.error);
+  CHECK(r.value->from.email == "équipe@exemple-été.fr");
+  CHECK(r.value->from.display_name == "Équipe Été");
+  CHECK(r.value->to[0].email == "hélène@exemple-été.fr");
+  CHECK(r.value->to[1].email == "jörg@straße.de");
+  CHECK(r.value->cc[0].email == "user@xn--exemple-t-i4ab.fr"); // A-labels stay as given
+  CHECK(r.value->reply_to->email == "réponses@exemple-été.fr");
+}
+
+TEST_CASE("one mailbox written with its domain in U-labels and in A-labels gets one RCPT") {
+  auto j = minimal();
+  j["to"] = {"user@exemple-été.fr", "user@XN--EXEMPLE-T-I4AB.fr"};
+  j["bcc"] = "hélène@exemple-été.fr";
+  auto r = parse(j);
+  REQUIRE_MESSAGE(r.ok(), r.error);
+  CHECK(r.value->envelope_recipients() ==
+        std::vector<std::string>{"user@exemple-été.fr", "hélène@exemple-été.fr"});
+}
+
+TEST_CASE("an invalid internationalised address says what is wrong with it") {
+  auto j = minimal();
+  j["to"] = {"ok@example.org", "x@☃.net"};
+  CHECK(reason(j) == "to[1]: invalid email address \"x@☃.net\" (domain not a valid IDNA2008 "
+                     "domain name: string contains a disallowed character)");
+  j["to"] = "ok@example.org";
+  j["from"] = {{"email", "a\u200Bb@exemple.fr"}};
+  CHECK(reason(j) == "from: invalid email address \"a\u200Bb@exemple.fr\" (local part has "
+                     "U+200B, an invisible, space or control character)");
+  j["from"] = "Nom <nom@ét_é.fr>";
+  CHECK(reason(j).rfind("from: invalid email address \"nom@ét_é.fr\" (domain its A-label form",
+                        0) == 0);
+}
+
 TEST_CASE("an invalid address names the field and its index") {
   auto j = minimal();
   j["to"] = {"ok@example.org", "foo@"};

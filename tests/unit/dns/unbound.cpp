@@ -64,6 +64,10 @@ std::vector<std::string> routing_zone() {
       R"(local-data: "rcpt4.test. MX 10 r4.rcpt4.test.")",
       R"(local-data: "rcpt4.test. MX 20 up.failover.test.")",
       R"(local-data: "r4.rcpt4.test. A 127.0.0.8")",
+      // exemple-été.test, in A-labels as DNS has it; its MX on 127.0.0.1, where a test's
+      // aiosmtpd listens (routing.mx_port).
+      R"(local-data: "xn--exemple-t-i4ab.test. MX 10 mx.xn--exemple-t-i4ab.test.")",
+      R"(local-data: "mx.xn--exemple-t-i4ab.test. A 127.0.0.1")",
       R"(local-zone: "refused.test." refuse)",
       // Forwarded to a port where nothing listens: unbound answers SERVFAIL.
       R"(local-zone: "servfail.test." transparent)",

@@ -39,6 +39,7 @@ private:
 //   greet5.test   MX 10 g5 (127.0.0.6), MX 20 up.failover.test   (for a 554 greeting)
 //   rcpt4.test    MX 10 r4 (127.0.0.8), MX 20 up.failover.test   (for a 4xx to RCPT)
 //   big.test      30 MX mx1..mx30 (127.0.2.N), answer over 512 bytes (TCP)
+//   exemple-été.test (xn--exemple-t-i4ab.test) MX 10 mx.xn--exemple-t-i4ab.test (127.0.0.1)
 //   nxdomain.test does not exist
 std::vector<std::string> routing_zone();
 

@@ -175,3 +175,9 @@ TEST_CASE("make_message_id hashes tenant and request_id, then the domain") {
   CHECK(make_message_id("ab", "c", "x") != make_message_id("a", "bc", "x"));
   CHECK(make_message_id("acme", "req-0001", "a") == make_message_id("acme", "req-0001", "a"));
 }
+
+TEST_CASE("make_message_id writes an internationalised domain in A-labels: a Message-ID stays "
+          "ASCII") {
+  CHECK(make_message_id("acme", "req-0001", "exemple-été.fr") ==
+        "<76c7a475451cce14634024eb0788037f@xn--exemple-t-i4ab.fr>");
+}

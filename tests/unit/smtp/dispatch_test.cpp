@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "../dns/unbound.hpp"
+#include "aiosmtpd_peer.hpp"
 #include "smtp/dispatch.hpp"
 #include "support.hpp"
 
@@ -281,4 +282,49 @@ TEST_CASE("direct: a domain whose policy requires TLS is deferred when no MX off
   CHECK_MESSAGE(o.outcome.error.find("STARTTLS required") != std::string::npos, o.outcome.error);
   CHECK(o.host == "up.failover.test[127.0.0.3]");         // both MX tried
   CHECK(r.domains[1].outcome.kind == outcome_kind::sent); // other domains: the default policy
+}
+
+TEST_CASE("direct: an internationalised domain's MX is looked up in A-labels; without SMTPUTF8 "
+          "the envelope goes in A-labels and a UTF-8 local part is refused alone (5.6.7)") {
+  auto& p = shared();
+  test::aiosmtpd_peer mx({"--pipelining"}); // on 127.0.0.1, no SMTPUTF8
+  boost::asio::io_context ioc;
+  auto cfg = direct_config_for(p);
+  cfg.direct.port = mx.port();
+  dispatcher d(ioc.get_executor(), cfg);
+  auto r = send(d, ioc,
+                {"contact@atelier-durand.fr", {"bob@exemple-été.test", "hélène@exemple-été.test"}});
+  REQUIRE(r.domains.size() == 1);
+  const auto& o = r.domains[0];
+  CHECK(o.domain == "xn--exemple-t-i4ab.test");
+  CHECK(o.host == "mx.xn--exemple-t-i4ab.test[127.0.0.1]");
+  REQUIRE_MESSAGE(o.outcome.kind == outcome_kind::sent, o.outcome.error, "\n", mx.log());
+  REQUIRE(o.outcome.recipients.size() == 2);
+  CHECK(o.outcome.recipients[1].address == "hélène@exemple-été.test");
+  CHECK(o.outcome.recipients[1].kind == outcome_kind::permanent);
+  CHECK(o.outcome.recipients[1].last.enhanced == "5.6.7");
+  auto merged = dispatcher::merge(r);
+  CHECK(merged.kind == outcome_kind::sent);
+  CHECK(merged.partial());
+  auto got = mx.messages();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].has(R"("rcpt_tos": ["bob@xn--exemple-t-i4ab.test"])"));
+}
+
+TEST_CASE("direct: an internationalised domain's MX that offers SMTPUTF8 gets U-labels") {
+  auto& p = shared();
+  test::aiosmtpd_peer mx({"--smtputf8"});
+  boost::asio::io_context ioc;
+  auto cfg = direct_config_for(p);
+  cfg.direct.port = mx.port();
+  dispatcher d(ioc.get_executor(), cfg);
+  auto r = send(d, ioc,
+                {"contact@atelier-durand.fr", {"bob@exemple-été.test", "hélène@exemple-été.test"}});
+  REQUIRE(r.domains.size() == 1);
+  REQUIRE_MESSAGE(r.domains[0].outcome.kind == outcome_kind::sent, r.domains[0].outcome.error);
+  CHECK_FALSE(r.domains[0].outcome.partial());
+  auto got = mx.messages();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].has(R"("rcpt_tos": ["bob@exemple-été.test", "hélène@exemple-été.test"])"));
+  CHECK(got[0].has("\"SMTPUTF8\""));
 }

@@ -1,6 +1,7 @@
 // The SMTP client's extensions against Python aiosmtpd (peer_tls_auth.py): PIPELINING with
-// partial recipient refusal, SIZE, 8BITMIME, SMTPUTF8, enhanced status codes, XOAUTH2, and
-// what the server receives after normalisation.
+// partial recipient refusal, SIZE, 8BITMIME, SMTPUTF8 and internationalised addresses (U-labels
+// or A-labels, 5.6.7 refusals), enhanced status codes, XOAUTH2, and what the server receives
+// after normalisation.
 #include <doctest/doctest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -170,18 +171,129 @@ TEST_CASE("SMTPUTF8: an internationalised address goes with the SMTPUTF8 paramet
   CHECK(got[0].has("\"rcpt_tos\": [\"h\xc3\xa9l\xc3\xa8ne@exemple.fr\"]"));
 }
 
-TEST_CASE("SMTPUTF8: an internationalised address to a server without it is permanent, before "
-          "MAIL") {
+TEST_CASE("SMTPUTF8 offered: addresses go as given, U-labels and UTF-8 local parts, with the "
+          "SMTPUTF8 parameter") {
+  for (bool pipelining : {false, true}) {
+    CAPTURE(pipelining);
+    std::vector<std::string> flags{"--smtputf8"};
+    if (pipelining) flags.push_back("--pipelining");
+    peer p(flags);
+    boost::asio::io_context ioc;
+    client c(ioc.get_executor(), plain(p.port()));
+    envelope env{"équipe@exemple-été.fr", {"hélène@exemple-été.fr", "bob@exemple-été.fr"}};
+    auto o = test::run(ioc, c.send(env, message));
+    REQUIRE_MESSAGE(o.kind == outcome_kind::sent, o.error, "\n", p.log());
+    CHECK_FALSE(o.partial());
+    auto got = p.messages();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].has(R"("mail_from": "équipe@exemple-été.fr")"));
+    CHECK(got[0].has(R"("rcpt_tos": ["hélène@exemple-été.fr", "bob@exemple-été.fr"])"));
+    CHECK(got[0].has("\"SMTPUTF8\""));
+  }
+}
+
+TEST_CASE("SMTPUTF8 not offered: domains in A-labels; a UTF-8 local part is refused alone with "
+          "5.6.7 and the other recipients get the message") {
+  for (bool pipelining : {false, true}) {
+    CAPTURE(pipelining);
+    peer p(pipelining ? std::vector<std::string>{"--pipelining"} : std::vector<std::string>{});
+    boost::asio::io_context ioc;
+    client c(ioc.get_executor(), plain(p.port()));
+    // RFC 6532 header: the U-labels stay in the message (Postfix does not rewrite them either).
+    const std::string intl_message = "From: contact@exemple-été.fr\r\nTo: bob@exemple-été.fr, "
+                                     "hélène@exemple.fr, carl@example.net\r\nSubject: x\r\n\r\n"
+                                     "Bonjour.\r\n";
+    envelope env{"contact@exemple-été.fr",
+                 {"bob@exemple-été.fr", "hélène@exemple.fr", "carl@example.net"}};
+    auto o = test::run(ioc, c.send(env, intl_message));
+    REQUIRE_MESSAGE(o.kind == outcome_kind::sent, o.error, "\n", p.log());
+    CHECK(o.partial());
+    REQUIRE(o.recipients.size() == 3);
+    CHECK(o.recipients[0].address == "bob@exemple-été.fr"); // reported as the caller wrote it
+    CHECK(o.recipients[0].kind == outcome_kind::sent);
+    CHECK(o.recipients[1].address == "hélène@exemple.fr");
+    CHECK(o.recipients[1].kind == outcome_kind::permanent);
+    CHECK(o.recipients[1].last.code == 0); // decided here: the server never saw it
+    CHECK(o.recipients[1].last.enhanced == "5.6.7");
+    CHECK(o.recipients[1].last.text() ==
+          "non-ASCII local part, and the server does not offer SMTPUTF8");
+    CHECK(o.recipients[2].address == "carl@example.net");
+    CHECK(o.recipients[2].kind == outcome_kind::sent);
+    auto got = p.messages();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].has(R"("mail_from": "contact@xn--exemple-t-i4ab.fr")"));
+    CHECK(got[0].has(R"("rcpt_tos": ["bob@xn--exemple-t-i4ab.fr", "carl@example.net"])"));
+    CHECK_FALSE(got[0].has("SMTPUTF8"));
+    CHECK(got[0].has("\"BODY=8BITMIME\""));
+    CHECK(got[0].content == intl_message);
+  }
+}
+
+TEST_CASE("SMTPUTF8 not offered: a sender with a UTF-8 local part fails the whole message, "
+          "permanent 5.6.7, before MAIL") {
   peer p({});
   boost::asio::io_context ioc;
   client c(ioc.get_executor(), plain(p.port()));
   envelope env{"exp\xc3\xa9"
                "diteur@exemple.fr",
-               {"x@example.net"}};
+               {"x@example.net", "y@exemple-été.fr"}};
   auto o = test::run(ioc, c.send(env, message));
   CHECK(o.kind == outcome_kind::permanent);
-  CHECK(o.error == "internationalised address but the server does not offer SMTPUTF8");
+  CHECK(o.last.code == 0);
+  CHECK(o.last.enhanced == "5.6.7");
+  CHECK(o.error == "sender expéditeur@exemple.fr has a non-ASCII local part and the server does "
+                   "not offer SMTPUTF8 (RFC 6531): no ASCII form exists");
+  REQUIRE(o.recipients.size() == 2);
+  for (const auto& r : o.recipients) {
+    CHECK(r.kind == outcome_kind::permanent);
+    CHECK(r.last.enhanced == "5.6.7");
+  }
   CHECK(p.messages().empty());
+  // Nothing was sent: the connection is still good for the next message.
+  auto next = test::run(ioc, c.send(envelope{"sender@example.com", {"x@example.net"}}, message));
+  CHECK_MESSAGE(next.kind == outcome_kind::sent, next.error);
+  CHECK(c.connections_opened() == 1);
+}
+
+TEST_CASE("SMTPUTF8 not offered: when every recipient has a UTF-8 local part, nothing is sent "
+          "and the message is permanent 5.6.7") {
+  peer p({"--pipelining"});
+  boost::asio::io_context ioc;
+  client c(ioc.get_executor(), plain(p.port()));
+  envelope env{"sender@example.com", {"hélène@exemple.fr", "用户@例子.广告"}};
+  auto o = test::run(ioc, c.send(env, message));
+  CHECK(o.kind == outcome_kind::permanent);
+  CHECK(o.last.enhanced == "5.6.7");
+  CHECK(o.error == "no recipient can be written for this server: hélène@exemple.fr has a "
+                   "non-ASCII local part and the server does not offer SMTPUTF8");
+  REQUIRE(o.recipients.size() == 2);
+  CHECK(o.recipients[0].address == "hélène@exemple.fr");
+  CHECK(o.recipients[1].address == "用户@例子.广告");
+  CHECK(o.recipients[1].kind == outcome_kind::permanent);
+  CHECK(o.recipients[1].last.enhanced == "5.6.7");
+  CHECK(p.messages().empty());
+  auto next = test::run(ioc, c.send(envelope{"sender@example.com", {"x@example.net"}}, message));
+  CHECK_MESSAGE(next.kind == outcome_kind::sent, next.error);
+  CHECK(c.connections_opened() == 1);
+}
+
+TEST_CASE("SMTPUTF8 offered: an ASCII envelope with UTF-8 in the header still asks for it") {
+  peer p({"--smtputf8"});
+  boost::asio::io_context ioc;
+  client c(ioc.get_executor(), plain(p.port()));
+  const std::string utf8_header = "To: hélène@exemple.fr\r\nSubject: x\r\n\r\nBonjour.\r\n";
+  auto o = test::run(ioc, c.send(envelope{"sender@example.com", {"x@example.net"}}, utf8_header));
+  REQUIRE_MESSAGE(o.kind == outcome_kind::sent, o.error, "\n", p.log());
+  // And an 8-bit body alone does not.
+  auto body8 = test::run(ioc, c.send(envelope{"sender@example.com", {"x@example.net"}},
+                                     "Subject: x\r\n\r\nh\xc3\xa9\r\n"));
+  REQUIRE_MESSAGE(body8.kind == outcome_kind::sent, body8.error);
+  auto got = p.messages();
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].has("\"SMTPUTF8\""));
+  CHECK(got[0].content == utf8_header);
+  CHECK_FALSE(got[1].has("SMTPUTF8"));
+  CHECK(got[1].has("\"BODY=8BITMIME\""));
 }
 
 TEST_CASE("XOAUTH2: chosen when offered and a token is configured; the token is in no error") {

@@ -21,6 +21,18 @@ TEST_CASE("recipients are grouped by lower-cased domain, in envelope order") {
   CHECK(route::recipient_domain("\"odd@local\"@Host.Test.") == "host.test");
 }
 
+TEST_CASE("an internationalised domain is grouped and looked up in A-labels, whatever its "
+          "spelling") {
+  auto g = route::group_by_domain(
+      {"hélène@exemple-été.fr", "bob@XN--EXEMPLE-T-I4AB.fr", "c@Exemple-ÉTÉ.fr", "d@☃.net"});
+  REQUIRE(g.size() == 2);
+  CHECK(g[0].domain == "xn--exemple-t-i4ab.fr");
+  CHECK(g[0].recipients == std::vector<std::string>{"hélène@exemple-été.fr",
+                                                    "bob@XN--EXEMPLE-T-I4AB.fr",
+                                                    "c@Exemple-ÉTÉ.fr"});
+  CHECK(g[1].domain == "☃.net"); // no A-label form: kept, and its lookup fails
+}
+
 TEST_CASE("address literals give their address; anything else is not a literal") {
   CHECK(route::address_literal("[192.0.2.1]") == "192.0.2.1");
   CHECK(route::address_literal("[IPv6:2001:db8::1]") == "2001:db8::1");
