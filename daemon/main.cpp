@@ -21,6 +21,8 @@
 #include "admin/server.hpp"
 #include "ai/client.hpp"
 #include "config/config.hpp"
+#include "content/stage.hpp"
+#include "store/content_lookup.hpp"
 #include "core/text.hpp"
 #include "kafka/kafka.hpp"
 #include "log/log.hpp"
@@ -77,8 +79,8 @@ struct daemon_metrics {
         smtp_clients(r.gauge("iaposte_smtp_clients", "SMTP destinations with a client (pool)")),
         smtp_connections(r.gauge("iaposte_smtp_connections_opened",
                                  "SMTP connections opened by the clients alive")) {
-    for (const char* st :
-         {"received", "sent", "deferred", "bounced", "failed", "rejected", "duplicate"})
+    for (const char* st : {"received", "sent", "deferred", "bounced", "failed", "rejected",
+                           "duplicate", "suppressed"})
       by_status[st] =
           &r.counter("iaposte_requests_total", "Requests received, and status events by status",
                      {{"status", st}});
@@ -95,6 +97,7 @@ struct daemon_metrics {
     add(*by_status["failed"], s.failed, last.failed);
     add(*by_status["rejected"], s.rejected, last.rejected);
     add(*by_status["duplicate"], s.duplicate, last.duplicate);
+    add(*by_status["suppressed"], s.suppressed, last.suppressed);
     add(handed_off, s.handed_off, last.handed_off);
     add(republished, s.republished, last.republished);
     add(unconfirmed, s.unconfirmed, last.unconfirmed);
@@ -186,7 +189,17 @@ std::vector<std::string> all_topics(const config::daemon_config& cfg) {
   return topics;
 }
 
-int run(const config::daemon_config& cfg) {
+// The content stage's configuration (lib/content) from the daemon's.
+content::stage_config stage_config_of(const config::daemon_config& cfg) {
+  content::stage_config sc;
+  sc.limits = cfg.limits;
+  sc.message_id_domain = cfg.delivery.message_id_domain;
+  sc.dkim_keys = cfg.content.dkim_keys;
+  sc.raw_html_tenants = cfg.content.raw_html_tenants;
+  return sc;
+}
+
+int run(const config::daemon_config& cfg, content::stage& stage) {
   log::info("daemon.starting", {{"instance_id", cfg.instance_id}});
 
   store::store db(cfg.store);
@@ -280,6 +293,7 @@ int run(const config::daemon_config& cfg) {
   wcfg.ai_max_waiting = cfg.delivery.ai_max_waiting;
   wcfg.max_parked = cfg.delivery.max_parked;
   wcfg.internal_error_attempts = cfg.delivery.internal_error_attempts;
+  wcfg.content_threads = cfg.content.threads;
   for (const auto& t : cfg.delivery.retry_tiers)
     wcfg.retry_tiers.push_back({t.topic, t.delay});
   for (std::size_t b = 0, e; b < cfg.delivery.hold_negative.size(); b = e + 1) {
@@ -292,10 +306,11 @@ int run(const config::daemon_config& cfg) {
   }
   ai::client ai_client(io.get_executor(), cfg.ai);
   kafka::key_finder status_finder(cfg.kafka.brokers, cfg.kafka.status_topic);
+  store::content_lookup lookup({cfg.store.url});
   worker::worker w(
-      io.get_executor(), wcfg, producer, db, smtp,
-      [&consumer](const kafka::message& m) { consumer.done(m); }, &status_finder, &ai_client,
-      [&consumer](kafka::message& m) { consumer.release_slot(m); });
+      io.get_executor(), wcfg, producer, db, smtp, stage,
+      [&consumer](const kafka::message& m) { consumer.done(m); }, &lookup, &status_finder,
+      &ai_client, [&consumer](kafka::message& m) { consumer.release_slot(m); });
 
   // Admin HTTP: its own thread; checks and gauges read thread-safe state only.
   metrics::registry reg;
@@ -387,6 +402,7 @@ int run(const config::daemon_config& cfg) {
   });
 
   db.start();
+  lookup.start();
   consumer.start([&w](kafka::message m) { w.submit(std::move(m)); });
 
   bool stopping = false;
@@ -428,6 +444,7 @@ int run(const config::daemon_config& cfg) {
   kafka_probe.join();
   consumer.close(); // commits the stored offsets
   producer.flush(std::chrono::seconds(10));
+  lookup.stop(std::chrono::seconds(2));
   db.stop(std::chrono::seconds(5));
   auto s = w.stats();
   log::info("daemon.stopped", {{"received", s.received}, {"sent", s.sent}});
@@ -461,13 +478,23 @@ int main(int argc, char** argv) {
     std::cerr << "iaposted: configuration error: " << e.what() << "\n";
     return 2;
   }
+  // The DKIM keys are read now: a key that cannot be used is a configuration error.
+  std::optional<content::stage> stage;
+  try {
+    stage.emplace(stage_config_of(cfg));
+  } catch (const std::exception& e) {
+    std::cerr << "iaposted: configuration error: dkim.keys: " << e.what() << "\n";
+    return 2;
+  }
   if (check) {
     std::cout << config::describe(cfg).dump(2) << "\n";
     return 0;
   }
   log::setup(cfg.log_level);
+  for (const auto& r : stage->dns_records())
+    log::info("dkim.key_loaded", {{"record", r.name}});
   try {
-    return run(cfg);
+    return run(cfg, *stage);
   } catch (const std::exception& e) {
     log::error("daemon.fatal", {{"error", e.what()}});
     return 1;

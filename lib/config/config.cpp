@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -139,6 +140,55 @@ std::vector<admin::token> parse_tokens(const std::string& v, const env_lookup& e
     tokens.push_back(std::move(t));
   }
   return tokens;
+}
+
+// "tenant:domain:selector:algorithm:file, ..." → DKIM keys (lib/content loads the files; a
+// relative file is looked up in $CREDENTIALS_DIRECTORY). tenant "*": every tenant.
+std::vector<content::dkim_key> parse_dkim_keys(const std::string& v, const env_lookup& env) {
+  std::vector<content::dkim_key> keys;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto b = item.find_first_not_of(" \t\n");
+    if (b == std::string::npos) continue;
+    item = item.substr(b, item.find_last_not_of(" \t\n") - b + 1);
+    std::vector<std::string> f;
+    for (std::size_t start = 0, colon; f.size() < 4; start = colon + 1) {
+      colon = item.find(':', start);
+      if (colon == std::string::npos) break;
+      f.push_back(item.substr(start, colon - start));
+      if (f.size() == 4) f.push_back(item.substr(colon + 1));
+    }
+    if (f.size() != 5 || f[0].empty() || f[1].empty() || f[2].empty() || f[4].empty())
+      throw config_error("dkim.keys: expected tenant:domain:selector:algorithm:file, got \"" +
+                         item + "\"");
+    content::dkim_key k;
+    k.tenant = f[0];
+    k.key.domain = f[1];
+    k.key.selector = f[2];
+    try {
+      k.key.algo = dkim::parse_algorithm(f[3]);
+    } catch (const std::exception& e) {
+      throw config_error("dkim.keys: " + std::string(e.what()));
+    }
+    k.key.key_file = f[4];
+    if (k.key.key_file.front() != '/')
+      if (const char* dir = env("CREDENTIALS_DIRECTORY"))
+        k.key.key_file = std::string(dir) + "/" + k.key.key_file;
+    keys.push_back(std::move(k));
+  }
+  return keys;
+}
+
+std::set<std::string> parse_names(const std::string& v) {
+  std::set<std::string> out;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto b = item.find_first_not_of(" \t");
+    if (b != std::string::npos) out.insert(item.substr(b, item.find_last_not_of(" \t") - b + 1));
+  }
+  return out;
 }
 
 std::string tiers_text(const std::vector<retry_tier>& tiers) {
@@ -369,6 +419,12 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
     ai.max_html_chars = static_cast<std::size_t>(to_integer("ai.max_html_chars", v, 1, 64 << 20));
   });
   add("ai.hold_negative", text(c.delivery.hold_negative));
+  add("dkim.keys", text(files["dkim.keys"]));
+  add("content.raw_html_tenants",
+      [&c](const std::string& v) { c.content.raw_html_tenants = parse_names(v); });
+  add("content.threads", [&c](const std::string& v) {
+    c.content.threads = static_cast<std::size_t>(to_integer("content.threads", v, 1, 64));
+  });
   add("ai.max_waiting", [&c](const std::string& v) {
     c.delivery.ai_max_waiting =
         static_cast<std::size_t>(to_integer("ai.max_waiting", v, 0, 1000000));
@@ -771,6 +827,7 @@ daemon_config load(const std::string& path, const env_lookup& env) {
   if (!files["database.url"].empty())
     cfg.store.url = read_secret_file("database.url_file", files["database.url"], env);
   if (!files["admin.tokens"].empty()) cfg.admin.tokens = parse_tokens(files["admin.tokens"], env);
+  if (!files["dkim.keys"].empty()) cfg.content.dkim_keys = parse_dkim_keys(files["dkim.keys"], env);
   cfg.ai.database_url = cfg.store.url;
 
   if (cfg.instance_id.empty()) cfg.instance_id = default_instance_id();
@@ -880,6 +937,17 @@ nlohmann::json describe_ai(const ai::ai_config& a) {
 
 } // namespace
 
+namespace {
+// The keys as configured (the files named, never their content).
+std::string dkim_text(const std::vector<content::dkim_key>& keys) {
+  std::string out;
+  for (const auto& k : keys)
+    out += (out.empty() ? "" : ",") + k.tenant + ":" + k.key.domain + ":" + k.key.selector + ":" +
+           std::string(dkim::to_string(k.key.algo)) + ":" + k.key.key_file;
+  return out;
+}
+} // namespace
+
 nlohmann::json describe(const daemon_config& c) {
   auto secret = [](const std::string& s) { return s.empty() ? "" : "(set)"; };
   const char* tls[] = {"none", "opportunistic", "required", "implicit"};
@@ -956,6 +1024,10 @@ nlohmann::json describe(const daemon_config& c) {
         {"owner_dead_after_ms", c.store.owner_dead_after.count()},
         {"lifetime_ms", c.delivery.lifetime.count()},
         {"guarantee", c.delivery.at_most_once ? "at_most_once" : "at_least_once"}}},
+      {"content",
+       {{"threads", c.content.threads},
+        {"raw_html_tenants", nlohmann::json(c.content.raw_html_tenants)}}},
+      {"dkim", {{"keys", dkim_text(c.content.dkim_keys)}}},
       {"ai", describe_ai(c.ai)},
       {"routing", describe_routing(c.routing)},
       {"shaping", describe_shaping(c.routing.shaping)},

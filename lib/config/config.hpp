@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 
 #include "admin/server.hpp"
 #include "ai/client.hpp"
+#include "content/stage.hpp"
 #include "core/backoff.hpp"
 #include "core/request.hpp"
 #include "smtp/client.hpp"
@@ -72,6 +74,13 @@ struct delivery_config {
   bool probe_smtp_at_start = true;
 };
 
+// [content] and [dkim]: the content stage (lib/content).
+struct content_config {
+  std::vector<content::dkim_key> dkim_keys; // dkim.keys
+  std::set<std::string> raw_html_tenants;   // content.raw_html_tenants ("*": all)
+  std::size_t threads = 2;                  // content.threads: rendering and signing
+};
+
 struct daemon_config {
   std::string instance_id; // empty: the host name (one instance per host); owner of claims
   std::string log_level = "info";
@@ -88,6 +97,7 @@ struct daemon_config {
   // is a copy of [smtp], made at load: relay mode's relay, direct mode's per-host template.
   smtp::routing_config routing;
   ai::ai_config ai; // [ai] and [[ai.providers]]; ai.database_url is database.url
+  content_config content;
 };
 
 struct config_error : std::runtime_error {

@@ -41,7 +41,7 @@ struct stage_config {
   // Tenants whose inline Markdown may carry raw HTML ("*": all); a stored template has its
   // own allow_raw_html flag.
   std::set<std::string> raw_html_tenants;
-  unsubscribe_fn unsubscribe; // empty: marketing mail needs the request's own links
+  unsubscribe_fn unsubscribe;        // empty: marketing mail needs the request's own links
   std::size_t template_cache = 1000; // compiled template versions kept
 };
 
@@ -72,7 +72,7 @@ public:
 
   // Resolves the recipients given as contacts into addresses (in `req`), then renders the
   // stored template version or the inline content, and appends the sender's signature where
-  // the template does not place it. Thread-safe.
+  // the template does not place it. Takes the request's attachments. Thread-safe.
   draft render(core::request& req, const store::content_answer& stored) const;
 
   // Composes the message (List-Unsubscribe for marketing mail) and signs it with the

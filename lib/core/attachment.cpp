@@ -115,17 +115,23 @@ std::string read_one(const ojson& j, const std::string& where, std::size_t index
   if (!j.is_object()) return must_be(where, "an object", j);
   for (const auto& item : j.items()) {
     const auto& k = item.key();
-    if (k != "filename" && k != "content_type" && k != "content_base64" && k != "content_id")
+    if (k != "filename" && k != "content_type" && k != "content_base64" && k != "content_id" &&
+        k != "inline_cid")
       return where + ": unknown field: " + quote(k);
     if (!item.value().is_string()) return must_be(where + "." + k, "a string", item.value());
   }
-  if (auto it = j.find("content_id"); it != j.end()) {
-    a.content_id = it->get<std::string>();
-    if (auto why = check_content_id(a.content_id); !why.empty())
-      return where + ".content_id: " + why;
+  // inline_cid is the name the request format documents; content_id is its synonym.
+  auto cid = j.find("inline_cid");
+  if (cid != j.end() && j.contains("content_id"))
+    return where + ": inline_cid and content_id are the same field, give one";
+  if (cid == j.end()) cid = j.find("content_id");
+  const std::string cid_field = where + (j.contains("inline_cid") ? ".inline_cid" : ".content_id");
+  if (cid != j.end()) {
+    a.content_id = cid->get<std::string>();
+    if (auto why = check_content_id(a.content_id); !why.empty()) return cid_field + ": " + why;
     auto [at, fresh] = seen.emplace(a.content_id, index);
     if (!fresh)
-      return where + ".content_id: " + quote(a.content_id) + " is already the content_id of " +
+      return cid_field + ": " + quote(a.content_id) + " is already the content_id of " +
              "attachments[" + std::to_string(at->second) + "]";
   }
   if (auto it = j.find("filename"); it != j.end()) {

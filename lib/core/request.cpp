@@ -25,9 +25,9 @@ constexpr std::string_view supported_fields[] = {
     "schema",   "request_id", "tenant",   "from",       "to",       "cc",         "bcc",
     "reply_to", "subject",    "text",     "html",       "variables", "headers",   "tags",
     "metadata", "send_at",    "expires_at", "markdown", "template", "contact_id", "category",
-    "list",     "unsubscribe"};
-// Parts of the full design that are not built yet: refused by name rather than ignored.
-constexpr std::string_view unsupported_fields[] = {"ai", "attachments"};
+    "list",     "unsubscribe", "attachments"};
+// Fields read apart (check_unsupported): ai, whose mode "none" is a no-op.
+constexpr std::string_view unsupported_fields[] = {"ai"};
 
 struct header_rule {
   std::string_view name;
@@ -354,7 +354,6 @@ std::string read_tags(const ojson& j, request& r) {
 
 std::string check_unsupported(std::string_view field, const ojson& v) {
   std::string not_yet = std::string(field) + " is not supported yet";
-  if (field == "attachments") return v.is_array() && v.empty() ? "" : not_yet;
   if (field != "ai") return not_yet;
   // ai with mode "none" is the explicit opt-out, so it is accepted as a no-op.
   if (!v.is_object()) return must_be("ai", "an object", v);
@@ -490,6 +489,16 @@ std::string read_request(const ojson& doc, const limits& lim, clock::time_point 
   }
   if (auto it = doc.find("unsubscribe"); it != doc.end())
     if (auto e = read_unsubscribe(*it, r); !e.empty()) return e;
+  if (auto it = doc.find("attachments"); it != doc.end()) {
+    if (auto e = read_attachments(*it, lim.max_attachments, lim.max_attachment_bytes,
+                                  r.attachments);
+        !e.empty())
+      return e;
+    // Inline HTML: its cid: references are checked now (a template's or Markdown's once
+    // rendered, by the content stage).
+    if (!r.tmpl && r.markdown.empty())
+      if (auto e = check_inline_references(r.html, r.attachments); !e.empty()) return e;
+  }
   if (auto it = doc.find("headers"); it != doc.end())
     if (auto e = read_headers(*it, r); !e.empty()) return e;
   if (auto it = doc.find("tags"); it != doc.end())

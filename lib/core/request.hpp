@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/attachment.hpp"
+
 namespace iaposte::core {
 
 using clock = std::chrono::system_clock;
@@ -21,7 +23,7 @@ struct address {
   std::string email; // addr-spec, local@domain; a non-ASCII domain in U-labels (core/idn.hpp)
   // {"contact": "<email or id>"}: a stored contact, resolved (email, and the name unless
   // given) before composition; `email` is empty until then.
-  std::string contact;
+  std::string contact{};
 };
 
 // A stored template (`template`): its name, a version (none: the active one), a locale
@@ -57,6 +59,8 @@ struct request {
     std::string url, mailto;
   };
   std::optional<unsubscribe_links> unsubscribe;
+  // Decoded and checked; inline ones (content_id) are shown by the HTML through cid: URLs.
+  std::vector<attachment> attachments;
   std::vector<std::pair<std::string, std::string>> headers; // allow-listed extra headers
   std::vector<std::string> tags;
   std::optional<clock::time_point> send_at, expires_at;
@@ -80,6 +84,8 @@ struct limits {
   std::size_t max_body_bytes = 512 * 1024;     // subject + text + html after rendering
   std::size_t max_recipients = 100;            // to + cc + bcc
   std::size_t max_metadata_bytes = 16 * 1024;  // metadata as JSON (echoed in every event)
+  std::size_t max_attachments = 20;                    // items in attachments
+  std::size_t max_attachment_bytes = 10 * 1024 * 1024; // decoded bytes of all attachments
 };
 
 // The outcome of parsing one raw request. On failure, `error` is a readable

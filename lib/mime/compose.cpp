@@ -184,6 +184,8 @@ std::string compose(const core::request& req, const content& c, std::string_view
   for (const auto& [name, value] : req.headers)
     out += is_unstructured(name) ? unstructured_header(name, value)
                                  : fold_header(name, header_clean(value), true);
+  for (const auto& [name, value] : c.headers)
+    out += fold_header(name, header_clean(value), true);
 
   auto body = body_entity(c, message_id);
   out += body.headers;

@@ -22,6 +22,9 @@ struct content {
   // In request order. Regular ones (no content_id) follow the body in multipart/mixed; inline
   // ones (content_id) go with the HTML in multipart/related, where its "cid:" URLs find them.
   std::vector<attachment> attachments = {};
+  // Structured header fields the content stage adds (List-Unsubscribe, List-Unsubscribe-Post),
+  // written after the request's own, ASCII and folded.
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 // A stable Message-ID for a request: every attempt of one request carries the same one.

@@ -15,7 +15,11 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include "ai/client.hpp"
+#include "content/stage.hpp"
 #include "core/failpoint.hpp"
 #include "core/status.hpp"
 #include "core/text.hpp"
@@ -23,6 +27,7 @@
 #include "mime/compose.hpp"
 #include "render/render.hpp"
 #include "smtp/dispatch.hpp"
+#include "store/content_lookup.hpp"
 #include "store/store.hpp"
 #include "worker/bridge.hpp"
 
@@ -50,6 +55,11 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   kafka::key_finder* finder;
   ai::client* ai;
   std::function<void(kafka::message&)> release_slot;
+  content::stage& stage;
+  store::content_lookup* lookup;
+  // The content stage's CPU work (rendering, DKIM: about a millisecond with RSA) runs here,
+  // never on the executor's thread.
+  asio::thread_pool cpu;
 
   std::atomic<std::size_t> active{0};
   bool stopping = false;                  // executor thread only
@@ -73,9 +83,70 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
   impl(asio::any_io_executor e, worker_config c, kafka::producer& p, store::store& s,
        smtp::dispatcher& m, std::function<void(const kafka::message&)> f, kafka::key_finder* kf,
-       ai::client* a, std::function<void(kafka::message&)> r)
+       ai::client* a, std::function<void(kafka::message&)> r, content::stage& st,
+       store::content_lookup* lk)
       : ex(std::move(e)), cfg(std::move(c)), producer(p), db(s), smtp(m), finished(std::move(f)),
-        finder(kf), ai(a), release_slot(std::move(r)) {}
+        finder(kf), ai(a), release_slot(std::move(r)), stage(st), lookup(lk),
+        cpu(std::max<std::size_t>(cfg.content_threads, 1)) {}
+
+  // `fn()` on the CPU pool; the coroutine resumes on its executor with the result. `fn` and
+  // what it refers to live in the caller's frame, which is suspended meanwhile.
+  template <class T, class Fn> awaitable<T> on_pool(const Fn& fn) {
+    const Fn* f = &fn;
+    co_return co_await await_callback<T>(
+        [this, f](auto done) { asio::post(cpu, [f, done] { done((*f)()); }); });
+  }
+
+  // What the store holds for a request (content_lookup: batched, on its own thread).
+  awaitable<store::content_answer> look_up(store::content_query q) {
+    store::content_query* query = &q;
+    co_return co_await await_callback<store::content_answer>(
+        [this, query](auto done) { lookup->lookup(std::move(*query), std::move(done)); });
+  }
+
+  // Takes the suppressed recipients out of the envelope; says which and why.
+  static std::string drop_suppressed(std::vector<std::string>& rcpts,
+                                     const std::vector<store::suppression>& suppressed) {
+    std::string said;
+    for (const auto& s : suppressed) {
+      auto it = std::find_if(rcpts.begin(), rcpts.end(), [&](const std::string& r) {
+        return store::address_key(r) == s.address;
+      });
+      if (it == rcpts.end()) continue; // a contact that is not a recipient
+      said += (said.empty() ? "" : "; ") + *it + " (" + std::string(store::to_string(s.reason)) +
+              (s.list.empty() ? "" : ", list " + s.list) + ")";
+      rcpts.erase(it);
+    }
+    return said;
+  }
+
+  // A recipient refused for good with an enhanced code 5.1.x (bad mailbox or domain, RFC 3463
+  // §3.2) goes on the tenant's suppression list: the next mail to it ends `suppressed`
+  // instead of hurting the sender's reputation with another bounce.
+  void suppress_hard_bounces(const core::request& req, const smtp::outcome& out,
+                             const std::vector<std::string>& rcpts) {
+    if (!lookup) return;
+    auto add = [&](const std::string& address, const smtp::reply& r) {
+      if (r.enhanced.rfind("5.1.", 0) != 0) return;
+      store::suppression s;
+      s.tenant = req.tenant;
+      s.address = store::address_key(address);
+      s.reason = store::suppression_reason::hard_bounce;
+      s.source_request_id = req.request_id;
+      s.note = core::clean_text(std::to_string(r.code) + " " + r.enhanced + " " + r.text(), 200);
+      lookup->suppress(std::move(s));
+      log::info("request.suppressed_address",
+                {{"request_id", req.request_id}, {"tenant", req.tenant}, {"reason", "hard_bounce"}});
+    };
+    bool per_recipient = false;
+    for (const auto& r : out.recipients)
+      if (r.kind == smtp::outcome_kind::permanent) {
+        add(r.address, r.last);
+        per_recipient = true;
+      }
+    if (!per_recipient && out.kind == smtp::outcome_kind::permanent && rcpts.size() == 1)
+      add(rcpts.front(), out.last);
+  }
 
   // What the status topic says of a request (find_published).
   struct topic_answer {
@@ -288,6 +359,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     case status::duplicate:
       ++stats.duplicate;
       break;
+    case status::suppressed:
+      ++stats.suppressed;
+      break;
     case status::accepted:
     case status::sending:
       break;
@@ -435,7 +509,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   // answer is validated by the client; its tone may hold the message back (delivery policy
   // per tenant). Replaces `content` and sets `ai_info`; false when the request was rejected.
   awaitable<bool> write_with_ai(const kafka::message& m, const core::request& req,
-                                mime::content& content, nlohmann::json& ai_info) {
+                                content::draft& draft, nlohmann::json& ai_info) {
+    mime::content& content = draft.content;
     ai::request ar;
     ar.kind = req.ai->mode == "generate" ? ai::mode::generate : ai::mode::personalize;
     ar.tenant = req.tenant;
@@ -445,7 +520,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     ar.text = content.text;
     ar.html = content.html;
     ar.instructions = req.ai->instructions;
-    ar.contact = req.variables;
+    ar.contact = draft.contact;
     if (!req.ai->style.empty()) {
       ai::style_profile sp;
       sp.tenant = req.tenant;
@@ -469,7 +544,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                       ai_info);
       co_return false;
     }
-    content = mime::content{std::move(res.subject), std::move(res.text), std::move(res.html)};
+    content.subject = std::move(res.subject);
+    content.text = std::move(res.text);
+    content.html = std::move(res.html);
     if (!core::header_safe(content.subject) ||
         content.subject.size() + content.text.size() + content.html.size() >
             cfg.limits.max_body_bytes) {
@@ -559,34 +636,30 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
     core::request& req = *parsed.value;
 
-    std::vector<std::string> missing;
-    mime::content content{render::substitute(req.subject, req.variables, missing),
-                          render::substitute(req.text, req.variables, missing),
-                          render::substitute_html(req.html, req.variables, missing)};
-    std::string problem;
-    if (!missing.empty()) {
-      problem = "unresolved variables:";
-      for (const auto& name : missing)
-        problem += " {" + name + "}";
-    } else if (!core::header_safe(content.subject)) {
-      problem = "subject contains CR or LF after substitution";
-    } else if (content.subject.size() + content.text.size() + content.html.size() >
-               cfg.limits.max_body_bytes) {
-      problem = "body too large after substitution";
+    // What the store holds for it (template, contacts, signature, suppressions): one batched
+    // look-up, then the content stage on the CPU pool (rendering, DKIM signing).
+    store::content_answer stored;
+    if (lookup) {
+      stored = co_await look_up(content::stage::query_for(req));
+      if (!stored.error.empty()) {
+        if (stopping) co_return; // redelivered later
+        throw std::runtime_error(stored.error); // PostgreSQL refused it: an internal error
+      }
     }
-    if (!problem.empty()) {
-      co_await reject(m, req.request_id, req.tenant, req.metadata, problem);
+    content::draft draft = co_await on_pool<content::draft>([&] { return stage.render(req, stored); });
+    if (!draft.ok()) {
+      co_await reject(m, req.request_id, req.tenant, req.metadata, draft.rejection);
       co_return;
     }
+    mime::content& content = draft.content;
 
     const bool uses_ai = req.ai && ai;
     nlohmann::json ai_info; // null: no AI; set once the content is written or found stored
-    std::string domain = cfg.message_id_domain;
-    if (domain.empty()) domain = req.from.email.substr(req.from.email.rfind('@') + 1);
-    const std::string message_id = mime::make_message_id(req.tenant, req.request_id, domain);
+    const std::string message_id = stage.message_id(req);
     // The recipients still to deliver: after a partial acceptance, only the refused-for-now
-    // ones are retried (the accepted ones must not get it twice).
+    // ones are retried (the accepted ones must not get it twice); suppressed ones never are.
     smtp::envelope env{req.from.email, req.envelope_recipients()};
+    const std::string suppressed = drop_suppressed(env.rcpt_to, stored.suppressed);
     std::size_t delivered_to = 0;
     std::string undelivered; // "addr (550 5.1.1 ...); ..." refused for good along the way
 
@@ -603,9 +676,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     };
 
     // Composed before the claim so that the first claim stores it: every later attempt,
-    // after a restart or on another instance, sends these same bytes (same Message-ID,
-    // same Date). A request with ai is claimed first and written only when nothing is
-    // stored yet: a redelivery or a retry topic's copy never calls the model again.
+    // after a restart or on another instance, sends these same signed bytes (same
+    // Message-ID, same Date). A request with ai is claimed first and written only when nothing
+    // is stored yet: a redelivery or a retry topic's copy never calls the model again.
     const auto date = req.send_at ? std::max(*req.send_at, core::clock::now()) : core::clock::now();
     store::claim_request claim_req{req.tenant,
                                    req.request_id,
@@ -615,7 +688,15 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                                    static_cast<int>(env.rcpt_to.size()),
                                    m.topic + "/" + std::to_string(m.partition) + "@" +
                                        std::to_string(m.offset)};
-    if (!uses_ai) claim_req.content = mime::compose(req, content, message_id, date);
+    if (!uses_ai) {
+      auto done = co_await on_pool<content::stage::finished>(
+          [&] { return stage.finish(req, content, message_id, date); });
+      if (!done.rejection.empty()) {
+        co_await reject(m, req.request_id, req.tenant, req.metadata, done.rejection);
+        co_return;
+      }
+      claim_req.content = std::move(done.message);
+    }
     claim_req.record_accepted = true; // a fresh claim writes the history's first step
     const std::string handling_key = req.tenant + '\n' + req.request_id;
     while (handling.count(handling_key))
@@ -686,6 +767,18 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     if (claim.kind == store::claim_result::kind::fresh) note(event(status::accepted, 0), true);
     if (core::failpoint("worker.after_claim", req.request_id))
       throw std::runtime_error("failpoint worker.after_claim");
+    if (env.rcpt_to.empty()) {
+      // Every recipient is on the suppression list for this mail: nothing is sent.
+      auto ev = event(status::suppressed, claim.attempts);
+      ev.reason = "every recipient is suppressed: " + suppressed;
+      log::info("request.suppressed", {{"request_id", req.request_id}, {"tenant", req.tenant}});
+      if (co_await settle(ev)) {
+        count(status::suppressed);
+        mark_published(ev);
+        finished(m);
+      }
+      co_return;
+    }
 
     if (uses_ai && !claim.content.empty()) {
       // Written by an earlier delivery of this request: sent as stored, said as recorded.
@@ -697,8 +790,14 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       // The model may be slow: this request gives its consumer slot back while it waits
       // (up to ai_max_waiting of them), so that requests without AI keep flowing.
       park(j, job::wait_kind::ai);
-      if (!co_await write_with_ai(m, req, content, ai_info)) co_return; // rejected
-      claim_req.content = mime::compose(req, content, message_id, date);
+      if (!co_await write_with_ai(m, req, draft, ai_info)) co_return; // rejected
+      auto done = co_await on_pool<content::stage::finished>(
+          [&] { return stage.finish(req, content, message_id, date); });
+      if (!done.rejection.empty()) {
+        co_await reject(m, req.request_id, req.tenant, req.metadata, done.rejection, ai_info);
+        co_return;
+      }
+      claim_req.content = std::move(done.message);
       claim_req.content_meta =
           ai_info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       // Stores the content with the lease this instance holds (the same owner's claim).
@@ -726,7 +825,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     claim_req.content = std::string();
     claim.content = std::string();
     content = mime::content{};
-    req.text = req.html = std::string();
+    req.text = req.html = req.markdown = std::string();
+    req.variables_json = nlohmann::json();
 
     // The first wait: a scheduled send (send_at), or a retry topic's due time.
     std::optional<core::clock::time_point> wait_for = header_time(m, due_header);
@@ -814,6 +914,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
         };
       smtp::outcome out = smtp::dispatcher::merge(co_await smtp.send(
           env, message, req.tenant, cfg.confirm_before_dot ? &mark_sending : nullptr));
+      suppress_hard_bounces(req, out, env.rcpt_to);
       nlohmann::json fields{{"request_id", req.request_id},
                             {"tenant", req.tenant},
                             {"attempt", attempt},
@@ -902,6 +1003,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       note(std::move(ev));
       wait_for = next;
     }
+    if (!suppressed.empty() && final_ev.status == status::sent)
+      final_ev.reason += (final_ev.reason.empty() ? "" : "; ") + std::string("suppressed: ") +
+                         suppressed;
     bool durable = false;
     if (final_ev.status == status::failed) {
       auto [settled, copied] = co_await (settle(final_ev) && copy_to_dlq(m, final_ev));
@@ -918,13 +1022,13 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 };
 
 worker::worker(asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
-               store::store& store, smtp::dispatcher& smtp,
+               store::store& store, smtp::dispatcher& smtp, content::stage& stage,
                std::function<void(const kafka::message&)> finished,
-               kafka::key_finder* status_finder, ai::client* ai_client,
-               std::function<void(kafka::message&)> release_slot)
+               store::content_lookup* lookup, kafka::key_finder* status_finder,
+               ai::client* ai_client, std::function<void(kafka::message&)> release_slot)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(cfg), producer, store, smtp,
                                    std::move(finished), status_finder, ai_client,
-                                   std::move(release_slot))) {}
+                                   std::move(release_slot), stage, lookup)) {}
 
 worker::~worker() = default;
 

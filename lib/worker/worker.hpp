@@ -28,6 +28,10 @@ class client;
 }
 namespace iaposte::store {
 class store;
+class content_lookup;
+}
+namespace iaposte::content {
+class stage;
 }
 
 namespace iaposte::worker {
@@ -74,6 +78,8 @@ struct worker_config {
   // the backoff, giving its place back meanwhile; after this many failures it ends
   // `failed` ("internal error: ...") with a copy on the DLQ.
   int internal_error_attempts = 3;
+  // Threads for the content stage's CPU work (rendering, DKIM signing).
+  std::size_t content_threads = 2;
 };
 
 // Headers of a request on a retry topic, besides kafka::not_before_header.
@@ -82,7 +88,7 @@ inline constexpr std::string_view first_seen_header = "iaposte-first-seen"; // m
 
 struct counters {
   std::size_t received = 0, sent = 0, deferred = 0, bounced = 0, failed = 0, rejected = 0,
-              duplicate = 0;
+              duplicate = 0, suppressed = 0;
   std::size_t handed_off = 0;           // waits handed to a retry topic
   std::size_t republished = 0;          // terminal events published again after a crash
   std::size_t unconfirmed = 0;          // found `sending` after a crash: reported sent, not resent
@@ -101,11 +107,14 @@ public:
   // `status_finder` (optional) reads the status topic back: a request whose terminal event
   // may or may not have reached the broker before a crash is republished only when the
   // topic does not have it already.
+  // `stage` composes and signs (lib/content); `lookup` (optional) answers what the store
+  // holds for a request: template, contacts, signature, suppressions (no lookup: inline
+  // content only, nothing suppressed).
   worker(boost::asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
-         store::store& store, smtp::dispatcher& smtp,
+         store::store& store, smtp::dispatcher& smtp, content::stage& stage,
          std::function<void(const kafka::message&)> finished,
-         kafka::key_finder* status_finder = nullptr, ai::client* ai_client = nullptr,
-         std::function<void(kafka::message&)> release_slot = {});
+         store::content_lookup* lookup = nullptr, kafka::key_finder* status_finder = nullptr,
+         ai::client* ai_client = nullptr, std::function<void(kafka::message&)> release_slot = {});
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;

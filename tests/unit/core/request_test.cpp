@@ -296,7 +296,7 @@ TEST_CASE("unknown and not-yet-supported fields are refused by name") {
   CHECK(reason(j) == "unknown field: \"bad key\\n\"");
   j = minimal();
   j["attachments"] = json::array({json::object()});
-  CHECK(reason(j) == "attachments is not supported yet");
+  CHECK(reason(j) == "missing required field: attachments[0].filename");
   j["attachments"] = json::array();
   CHECK(parse(j).ok());
   j = minimal();

@@ -35,14 +35,15 @@ clock::time_point at(const char* s) {
 
 TEST_CASE("status names round-trip and only the final ones are terminal") {
   for (auto s : {status::accepted, status::deferred, status::sent, status::bounced, status::failed,
-                 status::rejected, status::duplicate})
+                 status::rejected, status::duplicate, status::suppressed})
     CHECK(status_from_string(to_string(s)) == s);
-  CHECK_FALSE(status_from_string("suppressed"));
+  CHECK_FALSE(status_from_string("unsubscribed"));
   CHECK_FALSE(status_from_string("Sent"));
   CHECK_FALSE(is_terminal(status::accepted));
   CHECK_FALSE(is_terminal(status::deferred));
   for (auto s :
-       {status::sent, status::bounced, status::failed, status::rejected, status::duplicate})
+       {status::sent, status::bounced, status::failed, status::rejected, status::duplicate,
+        status::suppressed})
     CHECK(is_terminal(s));
 }
 
