@@ -162,6 +162,14 @@ secret_set& secret_set::operator=(const secret_set& other) {
   return *this;
 }
 
+secret_set& secret_set::operator=(secret_set&& other) noexcept {
+  if (this != &other) {
+    wipe();
+    keys_ = std::move(other.keys_);
+  }
+  return *this;
+}
+
 void secret_set::wipe() noexcept {
   for (auto& k : keys_)
     if (!k.empty()) OPENSSL_cleanse(k.data(), k.size());

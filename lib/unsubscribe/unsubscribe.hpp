@@ -56,7 +56,7 @@ public:
   secret_set(const secret_set& other);
   secret_set& operator=(const secret_set& other);
   secret_set(secret_set&&) noexcept = default;
-  secret_set& operator=(secret_set&&) noexcept = default;
+  secret_set& operator=(secret_set&& other) noexcept;
 
   static constexpr std::size_t min_bytes = 32;
 
