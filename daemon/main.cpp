@@ -22,13 +22,15 @@
 #include "ai/client.hpp"
 #include "config/config.hpp"
 #include "content/stage.hpp"
-#include "store/content_lookup.hpp"
 #include "core/text.hpp"
 #include "kafka/kafka.hpp"
 #include "log/log.hpp"
 #include "metrics/metrics.hpp"
 #include "smtp/dispatch.hpp"
+#include "store/content_lookup.hpp"
 #include "store/store.hpp"
+#include "unsubscribe/routes.hpp"
+#include "unsubscribe/unsubscribe.hpp"
 #include "worker/worker.hpp"
 
 namespace asio = boost::asio;
@@ -190,16 +192,32 @@ std::vector<std::string> all_topics(const config::daemon_config& cfg) {
 }
 
 // The content stage's configuration (lib/content) from the daemon's.
-content::stage_config stage_config_of(const config::daemon_config& cfg) {
+// The one-click links of marketing mail, when [unsubscribe] is configured.
+struct unsubscribe_links {
+  unsubscribe::config cfg;
+  unsubscribe::secret_set secrets;
+  unsubscribe::signer sign{secrets};
+  unsubscribe::verifier verify{secrets};
+};
+
+content::stage_config stage_config_of(const config::daemon_config& cfg,
+                                      const unsubscribe_links* links) {
   content::stage_config sc;
   sc.limits = cfg.limits;
   sc.message_id_domain = cfg.delivery.message_id_domain;
   sc.dkim_keys = cfg.content.dkim_keys;
   sc.raw_html_tenants = cfg.content.raw_html_tenants;
+  if (links)
+    sc.unsubscribe = [links](std::string_view tenant, std::string_view address,
+                             std::string_view list) {
+      auto h = unsubscribe::headers_for(
+          links->cfg, links->sign, {std::string(tenant), std::string(address), std::string(list)});
+      return std::make_pair(std::move(h.list_unsubscribe), std::move(h.list_unsubscribe_post));
+    };
   return sc;
 }
 
-int run(const config::daemon_config& cfg, content::stage& stage) {
+int run(const config::daemon_config& cfg, content::stage& stage, const unsubscribe_links* links) {
   log::info("daemon.starting", {{"instance_id", cfg.instance_id}});
 
   store::store db(cfg.store);
@@ -377,6 +395,13 @@ int run(const config::daemon_config& cfg, content::stage& stage) {
                                           ? "the relay failed its probe at start"
                                           : "5 attempts in a row without a reply"};
   });
+  if (links)
+    unsubscribe::add_routes(
+        admin_http, links->verify,
+        [&lookup](store::suppression s, unsubscribe::suppress_done d) {
+          lookup.suppress(std::move(s), std::move(d));
+        },
+        links->cfg);
   try {
     admin_http.start();
   } catch (const std::exception& e) {
@@ -479,9 +504,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   // The DKIM keys are read now: a key that cannot be used is a configuration error.
+  std::optional<unsubscribe_links> links;
+  if (!cfg.unsubscribe.base_url.empty()) {
+    try {
+      links.emplace(unsubscribe_links{
+          cfg.unsubscribe,
+          unsubscribe::load_secrets(cfg.unsubscribe.secret_files,
+                                    [](const char* n) { return std::getenv(n); })});
+    } catch (const std::exception& e) {
+      std::cerr << "iaposted: configuration error: " << e.what() << "\n";
+      return 2;
+    }
+  }
   std::optional<content::stage> stage;
   try {
-    stage.emplace(stage_config_of(cfg));
+    stage.emplace(stage_config_of(cfg, links ? &*links : nullptr));
   } catch (const std::exception& e) {
     std::cerr << "iaposted: configuration error: dkim.keys: " << e.what() << "\n";
     return 2;
@@ -494,7 +531,7 @@ int main(int argc, char** argv) {
   for (const auto& r : stage->dns_records())
     log::info("dkim.key_loaded", {{"record", r.name}});
   try {
-    return run(cfg, *stage);
+    return run(cfg, *stage, links ? &*links : nullptr);
   } catch (const std::exception& e) {
     log::error("daemon.fatal", {{"error", e.what()}});
     return 1;

@@ -180,13 +180,14 @@ std::vector<content::dkim_key> parse_dkim_keys(const std::string& v, const env_l
   return keys;
 }
 
-std::set<std::string> parse_names(const std::string& v) {
-  std::set<std::string> out;
+// "a, b, c" → its items, in order, blanks trimmed.
+std::vector<std::string> parse_list(const std::string& v) {
+  std::vector<std::string> out;
   std::stringstream ss(v);
   std::string item;
   while (std::getline(ss, item, ',')) {
     auto b = item.find_first_not_of(" \t");
-    if (b != std::string::npos) out.insert(item.substr(b, item.find_last_not_of(" \t") - b + 1));
+    if (b != std::string::npos) out.push_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
   }
   return out;
 }
@@ -420,8 +421,21 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   });
   add("ai.hold_negative", text(c.delivery.hold_negative));
   add("dkim.keys", text(files["dkim.keys"]));
-  add("content.raw_html_tenants",
-      [&c](const std::string& v) { c.content.raw_html_tenants = parse_names(v); });
+  auto& u = c.unsubscribe;
+  add("unsubscribe.base_url", text(u.base_url));
+  add("unsubscribe.mailto", text(u.mailto));
+  add("unsubscribe.path_prefix", text(u.path_prefix));
+  add("unsubscribe.secret_files", [&u](const std::string& v) {
+    u.secret_files = parse_list(v); // in order: the first signs
+  });
+  add("unsubscribe.store_timeout_ms",
+      [&u](const std::string& v) { u.store_timeout = ms("unsubscribe.store_timeout_ms", v); });
+  add("unsubscribe.allow_http",
+      [&u](const std::string& v) { u.allow_http = to_bool("unsubscribe.allow_http", v); });
+  add("content.raw_html_tenants", [&c](const std::string& v) {
+    const auto names = parse_list(v);
+    c.content.raw_html_tenants = {names.begin(), names.end()};
+  });
   add("content.threads", [&c](const std::string& v) {
     c.content.threads = static_cast<std::size_t>(to_integer("content.threads", v, 1, 64));
   });
@@ -838,6 +852,13 @@ daemon_config load(const std::string& path, const env_lookup& env) {
     throw config_error("delivery.owner_dead_after_ms: expected 0 or at least 3 x "
                        "delivery.heartbeat_ms (" +
                        std::to_string(3 * cfg.store.heartbeat_interval.count()) + ")");
+  if (!cfg.unsubscribe.base_url.empty()) {
+    try {
+      unsubscribe::validate(cfg.unsubscribe);
+    } catch (const std::invalid_argument& e) {
+      throw config_error(e.what());
+    }
+  }
   if (cfg.kafka.brokers.empty()) throw config_error("kafka.brokers: must not be empty");
   if (cfg.store.url.empty())
     throw config_error("database.url: must be set (or DATABASE_URL, or database.url_file)");
@@ -1028,6 +1049,13 @@ nlohmann::json describe(const daemon_config& c) {
        {{"threads", c.content.threads},
         {"raw_html_tenants", nlohmann::json(c.content.raw_html_tenants)}}},
       {"dkim", {{"keys", dkim_text(c.content.dkim_keys)}}},
+      {"unsubscribe",
+       {{"base_url", c.unsubscribe.base_url},
+        {"mailto", c.unsubscribe.mailto},
+        {"path_prefix", c.unsubscribe.path_prefix},
+        {"secret_files", c.unsubscribe.secret_files.size()},
+        {"store_timeout_ms", c.unsubscribe.store_timeout.count()},
+        {"allow_http", c.unsubscribe.allow_http}}},
       {"ai", describe_ai(c.ai)},
       {"routing", describe_routing(c.routing)},
       {"shaping", describe_shaping(c.routing.shaping)},

@@ -20,6 +20,7 @@
 #include "smtp/client.hpp"
 #include "smtp/dispatch.hpp"
 #include "store/store.hpp"
+#include "unsubscribe/unsubscribe.hpp"
 
 namespace iaposte::config {
 
@@ -98,6 +99,9 @@ struct daemon_config {
   smtp::routing_config routing;
   ai::ai_config ai; // [ai] and [[ai.providers]]; ai.database_url is database.url
   content_config content;
+  // [unsubscribe]: one-click links for marketing mail (lib/unsubscribe); off while
+  // unsubscribe.base_url is empty.
+  unsubscribe::config unsubscribe;
 };
 
 struct config_error : std::runtime_error {

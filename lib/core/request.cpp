@@ -22,10 +22,10 @@ constexpr std::size_t max_header_value = 900; // with a name of at most 64, a li
 constexpr std::size_t max_tag = 128;
 
 constexpr std::string_view supported_fields[] = {
-    "schema",   "request_id", "tenant",   "from",       "to",       "cc",         "bcc",
-    "reply_to", "subject",    "text",     "html",       "variables", "headers",   "tags",
-    "metadata", "send_at",    "expires_at", "markdown", "template", "contact_id", "category",
-    "list",     "unsubscribe", "attachments"};
+    "schema",   "request_id", "tenant",   "from",    "to",          "cc",
+    "bcc",      "reply_to",   "subject",  "text",    "html",        "variables",
+    "headers",  "tags",       "metadata", "send_at", "expires_at",  "markdown",
+    "template", "contact_id", "category", "list",    "unsubscribe", "attachments"};
 // Fields read apart (check_unsupported): ai, whose mode "none" is a no-op.
 constexpr std::string_view unsupported_fields[] = {"ai"};
 
@@ -290,18 +290,17 @@ std::string read_unsubscribe(const ojson& j, request& r) {
     if (!v.is_string()) return must_be("unsubscribe." + k, "a string", v);
     const auto& text = v.get_ref<const std::string&>();
     if (k == "url") {
-      if (!valid_https_url(text)) return "unsubscribe.url: expected an https URL, got " + quote(text);
+      if (!valid_https_url(text))
+        return "unsubscribe.url: expected an https URL, got " + quote(text);
       links.url = text;
     } else if (k == "mailto") {
-      if (!valid_email(text))
-        return "unsubscribe.mailto: invalid email address " + quote(text);
+      if (!valid_email(text)) return "unsubscribe.mailto: invalid email address " + quote(text);
       links.mailto = text;
     } else {
       return "unsubscribe: unknown field: " + shown_name(k);
     }
   }
-  if (links.url.empty() && links.mailto.empty())
-    return "unsubscribe: expected url and/or mailto";
+  if (links.url.empty() && links.mailto.empty()) return "unsubscribe: expected url and/or mailto";
   r.unsubscribe = std::move(links);
   return {};
 }
@@ -490,8 +489,8 @@ std::string read_request(const ojson& doc, const limits& lim, clock::time_point 
   if (auto it = doc.find("unsubscribe"); it != doc.end())
     if (auto e = read_unsubscribe(*it, r); !e.empty()) return e;
   if (auto it = doc.find("attachments"); it != doc.end()) {
-    if (auto e = read_attachments(*it, lim.max_attachments, lim.max_attachment_bytes,
-                                  r.attachments);
+    if (auto e =
+            read_attachments(*it, lim.max_attachments, lim.max_attachment_bytes, r.attachments);
         !e.empty())
       return e;
     // Inline HTML: its cid: references are checked now (a template's or Markdown's once

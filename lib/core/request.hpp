@@ -80,10 +80,10 @@ struct request {
 
 // Limits a request must respect; anything beyond is rejected, never truncated.
 struct limits {
-  std::size_t max_request_bytes = 1024 * 1024; // the raw Kafka message
-  std::size_t max_body_bytes = 512 * 1024;     // subject + text + html after rendering
-  std::size_t max_recipients = 100;            // to + cc + bcc
-  std::size_t max_metadata_bytes = 16 * 1024;  // metadata as JSON (echoed in every event)
+  std::size_t max_request_bytes = 1024 * 1024;         // the raw Kafka message
+  std::size_t max_body_bytes = 512 * 1024;             // subject + text + html after rendering
+  std::size_t max_recipients = 100;                    // to + cc + bcc
+  std::size_t max_metadata_bytes = 16 * 1024;          // metadata as JSON (echoed in every event)
   std::size_t max_attachments = 20;                    // items in attachments
   std::size_t max_attachment_bytes = 10 * 1024 * 1024; // decoded bytes of all attachments
 };

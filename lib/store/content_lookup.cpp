@@ -53,47 +53,64 @@ constexpr const char* lookup_sql =
                          // could not name before this statement.
                          " UNION ALL"
                          " SELECT 'x', cf.r, jsonb_build_object('address', s.address, 'reason',"
-                         "   s.reason, 'list', s.list, 'since', " IAPOSTE_SQL_US("s.since") ","
-                         "   'src', coalesce(s.source_request_id, ''), 'note', s.note)::text"
-                         "   FROM cf JOIN suppressions s ON s.tenant = cf.tenant"
-                         "    AND s.address = cf.email_key"
-                         " UNION ALL"
-                         " SELECT 's', rr.r, jsonb_build_object('address', s.address, 'reason', "
-                         "s.reason,"
-                         "   'list', s.list, 'since', " IAPOSTE_SQL_US(
+                         "   s.reason, 'list', s.list, 'since', " IAPOSTE_SQL_US(
                              "s.since") ","
                                         "   'src', coalesce(s.source_request_id, ''), 'note', "
                                         "s.note)::text"
-                                        "   FROM rr JOIN suppressions s ON s.tenant = rr.t AND "
-                                        "s.address = address_key(rr.a)"
+                                        "   FROM cf JOIN suppressions s ON s.tenant = cf.tenant"
+                                        "    AND s.address = cf.email_key"
                                         " UNION ALL"
-                                        " SELECT 't', tr.r, jsonb_build_object('active', "
-                                        "t.active_version, 'strict', t.strict,"
-                                        "   'raw', t.allow_raw_html, 'version', coalesce(tr.v, "
-                                        "t.active_version),"
-                                        "   'variants', (SELECT "
-                                        "jsonb_agg(jsonb_build_object('locale', v.locale,"
-                                        "                  'subject', v.subject, 'text', v.text, "
-                                        "'html', v.html,"
-                                        "                  'markdown', v.markdown) ORDER BY "
-                                        "v.locale)"
-                                        "                  FROM template_versions v WHERE v.tenant "
-                                        "= t.tenant AND v.name = t.name"
-                                        "                   AND v.version = coalesce(tr.v, "
-                                        "t.active_version)))::text"
-                                        "   FROM tr JOIN templates t ON t.tenant = tr.t AND t.name "
-                                        "= tr.n"
-                                        " UNION ALL"
-                                        " SELECT 'g', sr.r, g.p FROM sr LEFT JOIN LATERAL ("
-                                        "   SELECT jsonb_build_object('sender', g.sender, 'html', "
-                                        "g.html, 'text', g.text,"
-                                        "     'u', " IAPOSTE_SQL_US(
-                                            "g.updated_at") ")::text AS p"
-                                                            "     FROM signatures g WHERE g.tenant "
-                                                            "= sr.t AND g.sender IN "
-                                                            "(address_key(sr.s), '')"
-                                                            "    ORDER BY g.sender DESC LIMIT 1) g "
-                                                            "ON true";
+                                        " SELECT 's', rr.r, jsonb_build_object('address', "
+                                        "s.address, 'reason', "
+                                        "s.reason,"
+                                        "   'list', s.list, 'since', " IAPOSTE_SQL_US(
+                                            "s.since") ","
+                                                       "   'src', coalesce(s.source_request_id, "
+                                                       "''), 'note', "
+                                                       "s.note)::text"
+                                                       "   FROM rr JOIN suppressions s ON s.tenant "
+                                                       "= rr.t AND "
+                                                       "s.address = address_key(rr.a)"
+                                                       " UNION ALL"
+                                                       " SELECT 't', tr.r, "
+                                                       "jsonb_build_object('active', "
+                                                       "t.active_version, 'strict', t.strict,"
+                                                       "   'raw', t.allow_raw_html, 'version', "
+                                                       "coalesce(tr.v, "
+                                                       "t.active_version),"
+                                                       "   'variants', (SELECT "
+                                                       "jsonb_agg(jsonb_build_object('locale', "
+                                                       "v.locale,"
+                                                       "                  'subject', v.subject, "
+                                                       "'text', v.text, "
+                                                       "'html', v.html,"
+                                                       "                  'markdown', v.markdown) "
+                                                       "ORDER BY "
+                                                       "v.locale)"
+                                                       "                  FROM template_versions v "
+                                                       "WHERE v.tenant "
+                                                       "= t.tenant AND v.name = t.name"
+                                                       "                   AND v.version = "
+                                                       "coalesce(tr.v, "
+                                                       "t.active_version)))::text"
+                                                       "   FROM tr JOIN templates t ON t.tenant = "
+                                                       "tr.t AND t.name "
+                                                       "= tr.n"
+                                                       " UNION ALL"
+                                                       " SELECT 'g', sr.r, g.p FROM sr LEFT JOIN "
+                                                       "LATERAL ("
+                                                       "   SELECT jsonb_build_object('sender', "
+                                                       "g.sender, 'html', "
+                                                       "g.html, 'text', g.text,"
+                                                       "     'u', " IAPOSTE_SQL_US(
+                                                           "g.updated_at") ")::text AS p"
+                                                                           "     FROM signatures g "
+                                                                           "WHERE g.tenant "
+                                                                           "= sr.t AND g.sender IN "
+                                                                           "(address_key(sr.s), '')"
+                                                                           "    ORDER BY g.sender "
+                                                                           "DESC LIMIT 1) g "
+                                                                           "ON true";
 
 struct lookup_op {
   content_query q;
@@ -525,8 +542,7 @@ struct content_lookup::impl {
         if (const auto* s = store::stopping(entries[p.recipients_at + k], q.category, q.list))
           a.suppressed.push_back(*s);
       for (std::size_t k = 0; k < q.contacts.size(); ++k)
-        if (const auto* s =
-                store::stopping(contact_entries[p.contacts_at + k], q.category, q.list))
+        if (const auto* s = store::stopping(contact_entries[p.contacts_at + k], q.category, q.list))
           a.suppressed.push_back(*s);
       if (q.tmpl) resolve(q, p, fetched, a);
       if (q.sender)

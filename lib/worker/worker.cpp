@@ -135,8 +135,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       s.source_request_id = req.request_id;
       s.note = core::clean_text(std::to_string(r.code) + " " + r.enhanced + " " + r.text(), 200);
       lookup->suppress(std::move(s));
-      log::info("request.suppressed_address",
-                {{"request_id", req.request_id}, {"tenant", req.tenant}, {"reason", "hard_bounce"}});
+      log::info(
+          "request.suppressed_address",
+          {{"request_id", req.request_id}, {"tenant", req.tenant}, {"reason", "hard_bounce"}});
     };
     bool per_recipient = false;
     for (const auto& r : out.recipients)
@@ -642,11 +643,12 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     if (lookup) {
       stored = co_await look_up(content::stage::query_for(req));
       if (!stored.error.empty()) {
-        if (stopping) co_return; // redelivered later
+        if (stopping) co_return;                // redelivered later
         throw std::runtime_error(stored.error); // PostgreSQL refused it: an internal error
       }
     }
-    content::draft draft = co_await on_pool<content::draft>([&] { return stage.render(req, stored); });
+    content::draft draft =
+        co_await on_pool<content::draft>([&] { return stage.render(req, stored); });
     if (!draft.ok()) {
       co_await reject(m, req.request_id, req.tenant, req.metadata, draft.rejection);
       co_return;
@@ -1004,8 +1006,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       wait_for = next;
     }
     if (!suppressed.empty() && final_ev.status == status::sent)
-      final_ev.reason += (final_ev.reason.empty() ? "" : "; ") + std::string("suppressed: ") +
-                         suppressed;
+      final_ev.reason +=
+          (final_ev.reason.empty() ? "" : "; ") + std::string("suppressed: ") + suppressed;
     bool durable = false;
     if (final_ev.status == status::failed) {
       auto [settled, copied] = co_await (settle(final_ev) && copy_to_dlq(m, final_ev));
@@ -1023,9 +1025,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
 worker::worker(asio::any_io_executor ex, worker_config cfg, kafka::producer& producer,
                store::store& store, smtp::dispatcher& smtp, content::stage& stage,
-               std::function<void(const kafka::message&)> finished,
-               store::content_lookup* lookup, kafka::key_finder* status_finder,
-               ai::client* ai_client, std::function<void(kafka::message&)> release_slot)
+               std::function<void(const kafka::message&)> finished, store::content_lookup* lookup,
+               kafka::key_finder* status_finder, ai::client* ai_client,
+               std::function<void(kafka::message&)> release_slot)
     : impl_(std::make_shared<impl>(std::move(ex), std::move(cfg), producer, store, smtp,
                                    std::move(finished), status_finder, ai_client,
                                    std::move(release_slot), stage, lookup)) {}

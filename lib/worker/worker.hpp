@@ -29,7 +29,7 @@ class client;
 namespace iaposte::store {
 class store;
 class content_lookup;
-}
+} // namespace iaposte::store
 namespace iaposte::content {
 class stage;
 }
