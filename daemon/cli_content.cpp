@@ -2,6 +2,7 @@
 // through store::content_store).
 #include "cli_content.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,7 +17,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "content/stage.hpp"
+#include "core/request.hpp"
 #include "core/status.hpp"
+#include "render/template.hpp"
 #include "store/content.hpp"
 
 namespace iaposte::cli {
@@ -29,6 +33,10 @@ template put --tenant T --name N (--file JSON | [--locale L] [--subject S]
   is active, a later one only with --activate. --file: {"strict": bool, "allow_raw_html":
   bool, "variants": [{"locale": "", "subject", "text", "html", "markdown"}, ...]} (what
   template get prints). Flags not given are left as they are.
+template render --tenant T --name N [--version V] [--locale L] [--contact ID|EMAIL]
+  [--from ADDR] [--vars JSON | --vars-file FILE]
+  prints the message the daemon would compose (a preview: the contact's fields, the sender's
+  signature, the same content stage; no DKIM). Exit 1 when it would be rejected, with why.
 template get --tenant T --name N [--version V] [--locale L]
   prints the version (the active one by default) as JSON; with --locale, only the variant
   that locale gets (fr-ca, then fr, then the default)
@@ -160,12 +168,11 @@ std::string subcommand(int argc, char** argv, const std::string& expected) {
 
 // --- templates -----------------------------------------------------------------------------
 
-// Extension point: the render library's syntax check (lib/render) goes here, so that `template
-// put` refuses what would not render. A preview command (`template render --tenant T --name N
-// [--version V] [--locale L] [--contact-id N | --var K=V]`) belongs beside template_get below:
-// content_store::get_template, pick_variant, the contact and signature, then lib/render.
+// The render library's syntax check: `template put` refuses a version that would not render.
 store::template_validator validator() {
-  return {};
+  return [](const store::template_parts& p, const store::template_flags&) {
+    return render::validate({p.subject, p.text, p.html, p.markdown});
+  };
 }
 
 std::optional<bool> flag_pair(const options& o, const std::string& on, const std::string& off) {
@@ -289,6 +296,73 @@ int template_get(const options& o) {
                     {"variants", variants}}
                    .dump(2)
             << "\n";
+  return 0;
+}
+
+// A preview: the message the daemon would compose for these variables (and contact), through
+// the same content stage, without DKIM (the keys are the daemon's).
+int template_render(const options& o) {
+  if (o.has("--vars") && o.has("--vars-file"))
+    throw std::invalid_argument("--vars and --vars-file exclude each other");
+  json vars = json::object();
+  if (o.has("--vars") || o.has("--vars-file")) {
+    vars = json::parse(o.has("--vars") ? o.get("--vars") : read_file(o.get("--vars-file")), nullptr,
+                       false);
+    if (!vars.is_object()) throw std::invalid_argument("the variables must be a JSON object");
+  }
+  const std::string tenant = o.need("--tenant"), name = o.need("--name");
+  json request = {{"request_id", "preview"},
+                  {"tenant", tenant},
+                  {"from", o.get("--from", "preview@" + tenant + ".invalid")},
+                  {"template", {{"name", name}}},
+                  {"variables", vars}};
+  if (o.has("--version"))
+    request["template"]["version"] = positive("--version", o.get("--version"));
+  if (o.has("--locale")) request["template"]["locale"] = o.get("--locale");
+  if (o.has("--contact"))
+    request["contact_id"] = o.get("--contact");
+  else
+    request["to"] = "preview@" + tenant + ".invalid";
+  auto parsed = core::parse_request(request.dump(), core::limits{});
+  if (!parsed.ok()) throw std::invalid_argument(parsed.error);
+  core::request& req = *parsed.value;
+
+  // What content_lookup gives the daemon, read here synchronously.
+  store::content_store db(database_url(o));
+  store::content_answer stored;
+  if (!req.contact_id.empty()) {
+    const bool id = std::all_of(req.contact_id.begin(), req.contact_id.end(),
+                                [](char c) { return c >= '0' && c <= '9'; });
+    stored.contacts.push_back(id ? db.find_contact(tenant, std::stoll(req.contact_id))
+                                 : db.find_contact(tenant, req.contact_id));
+  }
+  const auto v = db.get_template(tenant, name, req.tmpl->version);
+  std::vector<std::string> locales;
+  if (!req.tmpl->locale.empty()) locales.push_back(req.tmpl->locale);
+  if (!stored.contacts.empty() && stored.contacts.front() &&
+      !stored.contacts.front()->locale.empty())
+    locales.push_back(stored.contacts.front()->locale);
+  const auto* parts = store::pick_variant(v.variants, locales);
+  if (!parts) {
+    std::cerr << "iaposte template: version " << v.version << " of '" << name
+              << "' has no variant for these locales and no default variant\n";
+    return 1;
+  }
+  stored.tmpl = store::resolved_template{name, v.version, v.flags, *parts};
+  stored.sig = db.get_signature(tenant, req.from.email);
+
+  content::stage stage(content::stage_config{});
+  auto draft = stage.render(req, stored);
+  if (!draft.ok()) {
+    std::cerr << "iaposte template: " << draft.rejection << "\n";
+    return 1;
+  }
+  auto done = stage.finish(req, draft.content, stage.message_id(req), core::clock::now());
+  if (!done.rejection.empty()) {
+    std::cerr << "iaposte template: " << done.rejection << "\n";
+    return 1;
+  }
+  std::cout << done.message;
   return 0;
 }
 
@@ -516,7 +590,7 @@ int suppress_check(const options& o) {
 } // namespace
 
 int template_command(int argc, char** argv) {
-  const std::string sub = subcommand(argc, argv, "put, get, list or activate");
+  const std::string sub = subcommand(argc, argv, "put, get, list, render or activate");
   if (sub == "put") {
     const auto o =
         parse(argc, argv,
@@ -533,11 +607,18 @@ int template_command(int argc, char** argv) {
     const auto o = parse(argc, argv, {{"--tenant"}, {}});
     return help(o) ? 0 : template_list(o);
   }
+  if (sub == "render") {
+    const auto o = parse(argc, argv,
+                         {{"--tenant", "--name", "--version", "--locale", "--contact", "--from",
+                           "--vars", "--vars-file"},
+                          {}});
+    return help(o) ? 0 : template_render(o);
+  }
   if (sub == "activate") {
     const auto o = parse(argc, argv, {{"--tenant", "--name", "--version"}, {}});
     return help(o) ? 0 : template_activate(o);
   }
-  unknown_subcommand("template", "put, get, list or activate");
+  unknown_subcommand("template", "put, get, list, render or activate");
 }
 
 int contacts_command(int argc, char** argv) {

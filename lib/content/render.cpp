@@ -255,12 +255,13 @@ draft stage::render(core::request& req, const store::content_answer& stored) con
     return d;
   }
   d.content.attachments = std::move(req.attachments); // big: moved, the request is done with them
-  if (!req.attachments.empty())
-    if (auto why = core::check_inline_references(d.content.html, d.content.attachments);
-        !why.empty()) {
-      d.rejection = why;
-      return d;
-    }
+  // Each cid: of the rendered HTML finds its part, each inline part is shown (intake could
+  // only check inline HTML; a template's or Markdown's is known now).
+  if (auto why = core::check_inline_references(d.content.html, d.content.attachments);
+      !why.empty()) {
+    d.rejection = why;
+    return d;
+  }
   return d;
 }
 
