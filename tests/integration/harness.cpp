@@ -434,7 +434,25 @@ int admin_port(const daemon_process& d) {
   return 0;
 }
 
+namespace {
+http_reply http_exchange(int port, const std::string& req);
+} // namespace
+
 http_reply http_get(int port, const std::string& path) {
+  return http_exchange(port, "GET " + path +
+                                 " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+}
+
+http_reply http_post(int port, const std::string& path, const std::string& content_type,
+                     const std::string& body) {
+  return http_exchange(port, "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                                              "close\r\nContent-Type: " +
+                                 content_type + "\r\nContent-Length: " +
+                                 std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+namespace {
+http_reply http_exchange(int port, const std::string& req) {
   http_reply out;
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return out;
@@ -449,7 +467,6 @@ http_reply http_get(int port, const std::string& path) {
     ::close(fd);
     return out;
   }
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
     ::close(fd);
     return out;
@@ -468,5 +485,6 @@ http_reply http_get(int port, const std::string& path) {
   if (body != std::string::npos) out.body = raw.substr(body + 4);
   return out;
 }
+} // namespace
 
 } // namespace iaposte::testing

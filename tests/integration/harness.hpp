@@ -122,5 +122,8 @@ struct http_reply {
 };
 // GET http://127.0.0.1:port/path (HTTP/1.1, Connection: close), 5 s at most.
 http_reply http_get(int port, const std::string& path);
+// POST with a body of the given content type, the same way.
+http_reply http_post(int port, const std::string& path, const std::string& content_type,
+                     const std::string& body);
 
 } // namespace iaposte::testing
