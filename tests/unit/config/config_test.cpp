@@ -154,3 +154,41 @@ TEST_CASE("the intake keys: max_parked, internal_error_attempts, max_metadata_by
   env.vars["IAPOSTE_DELIVERY_INTERNAL_ERROR_ATTEMPTS"] = "0";
   CHECK(error_of("", env).find("delivery.internal_error_attempts") == 0);
 }
+
+TEST_CASE("dkim.keys, [unsubscribe] and [content]: read, resolved and checked") {
+  fake_env env;
+  env.vars["DATABASE_URL"] = "postgresql://localhost/iaposte";
+  env.vars["CREDENTIALS_DIRECTORY"] = "/run/credentials/iaposted.service";
+  env.vars["IAPOSTE_DKIM_KEYS"] =
+      "acme:acme.fr:s2026r:rsa:acme-rsa.pem, *:iaposte.test:ed:ed25519:/etc/iaposte/ed.pem";
+  env.vars["IAPOSTE_CONTENT_RAW_HTML_TENANTS"] = "acme, beta";
+  env.vars["IAPOSTE_CONTENT_THREADS"] = "3";
+  auto cfg = config::load("", env.lookup());
+  REQUIRE(cfg.content.dkim_keys.size() == 2);
+  CHECK(cfg.content.dkim_keys[0].tenant == "acme");
+  CHECK(cfg.content.dkim_keys[0].key.domain == "acme.fr");
+  CHECK(cfg.content.dkim_keys[0].key.selector == "s2026r");
+  CHECK(cfg.content.dkim_keys[0].key.algo == dkim::algorithm::rsa_sha256);
+  CHECK(cfg.content.dkim_keys[0].key.key_file == "/run/credentials/iaposted.service/acme-rsa.pem");
+  CHECK(cfg.content.dkim_keys[1].tenant == "*");
+  CHECK(cfg.content.dkim_keys[1].key.algo == dkim::algorithm::ed25519_sha256);
+  CHECK(cfg.content.dkim_keys[1].key.key_file == "/etc/iaposte/ed.pem");
+  CHECK(cfg.content.raw_html_tenants == std::set<std::string>{"acme", "beta"});
+  CHECK(cfg.content.threads == 3);
+  CHECK(cfg.unsubscribe.base_url.empty()); // off by default
+
+  env.vars["IAPOSTE_DKIM_KEYS"] = "acme:acme.fr:rsa:acme.pem";
+  CHECK(error_of("", env).find("dkim.keys: expected tenant:domain:selector:algorithm:file") == 0);
+  env.vars["IAPOSTE_DKIM_KEYS"] = "acme:acme.fr:s:dsa:acme.pem";
+  CHECK(error_of("", env).find("dkim.keys: ") == 0);
+  env.vars.erase("IAPOSTE_DKIM_KEYS");
+
+  env.vars["IAPOSTE_UNSUBSCRIBE_BASE_URL"] = "http://mail.acme.fr/unsubscribe/";
+  env.vars["IAPOSTE_UNSUBSCRIBE_MAILTO"] = "stop@acme.fr";
+  env.vars["IAPOSTE_UNSUBSCRIBE_SECRET_FILES"] = "new.key, old.key";
+  CHECK(error_of("", env).find("https") != std::string::npos); // RFC 8058: https only
+  env.vars["IAPOSTE_UNSUBSCRIBE_BASE_URL"] = "https://mail.acme.fr/unsubscribe/";
+  cfg = config::load("", env.lookup());
+  CHECK(cfg.unsubscribe.secret_files == std::vector<std::string>{"new.key", "old.key"}); // in order
+  CHECK(cfg.unsubscribe.mailto == "stop@acme.fr");
+}
