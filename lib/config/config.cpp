@@ -112,15 +112,22 @@ std::vector<retry_tier> parse_tiers(const std::string& key, const std::string& v
   return tiers;
 }
 
-// "name:role:file, ..." → tokens (the server reads the files; secrets never pass here).
-std::vector<admin::token> parse_tokens(const std::string& v, const env_lookup& env) {
-  std::vector<admin::token> tokens;
+// "a, b, c" → its items, in order, blanks trimmed.
+std::vector<std::string> parse_list(const std::string& v) {
+  std::vector<std::string> out;
   std::stringstream ss(v);
   std::string item;
   while (std::getline(ss, item, ',')) {
     auto b = item.find_first_not_of(" \t");
-    if (b == std::string::npos) continue;
-    item = item.substr(b, item.find_last_not_of(" \t") - b + 1);
+    if (b != std::string::npos) out.push_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
+  }
+  return out;
+}
+
+// "name:role:file, ..." → tokens (the server reads the files; secrets never pass here).
+std::vector<admin::token> parse_tokens(const std::string& v, const env_lookup& env) {
+  std::vector<admin::token> tokens;
+  for (const auto& item : parse_list(v)) {
     auto c1 = item.find(':');
     auto c2 = c1 == std::string::npos ? c1 : item.find(':', c1 + 1);
     if (c2 == std::string::npos)
@@ -146,12 +153,7 @@ std::vector<admin::token> parse_tokens(const std::string& v, const env_lookup& e
 // relative file is looked up in $CREDENTIALS_DIRECTORY). tenant "*": every tenant.
 std::vector<content::dkim_key> parse_dkim_keys(const std::string& v, const env_lookup& env) {
   std::vector<content::dkim_key> keys;
-  std::stringstream ss(v);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    auto b = item.find_first_not_of(" \t\n");
-    if (b == std::string::npos) continue;
-    item = item.substr(b, item.find_last_not_of(" \t\n") - b + 1);
+  for (const auto& item : parse_list(v)) {
     std::vector<std::string> f;
     for (std::size_t start = 0, colon; f.size() < 4; start = colon + 1) {
       colon = item.find(':', start);
@@ -178,18 +180,6 @@ std::vector<content::dkim_key> parse_dkim_keys(const std::string& v, const env_l
     keys.push_back(std::move(k));
   }
   return keys;
-}
-
-// "a, b, c" → its items, in order, blanks trimmed.
-std::vector<std::string> parse_list(const std::string& v) {
-  std::vector<std::string> out;
-  std::stringstream ss(v);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    auto b = item.find_first_not_of(" \t");
-    if (b != std::string::npos) out.push_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
-  }
-  return out;
 }
 
 std::string tiers_text(const std::vector<retry_tier>& tiers) {

@@ -122,6 +122,18 @@ std::string read_contact_ref(const ojson& j, const std::string& where, std::stri
   return {};
 }
 
+// The optional "name" of an address object.
+std::string read_display_name(const ojson& j, const std::string& where, address& out) {
+  out.display_name.clear();
+  if (auto name = j.find("name"); name != j.end()) {
+    if (!name->is_string()) return must_be(where + ".name", "a string", *name);
+    out.display_name = name->get<std::string>();
+    if (auto why = detail::check_display_name(out.display_name); !why.empty())
+      return where + ": " + why;
+  }
+  return {};
+}
+
 std::string read_address(const ojson& j, const std::string& where, address& out,
                          bool contact_allowed = false) {
   if (j.is_string()) {
@@ -138,28 +150,14 @@ std::string read_address(const ojson& j, const std::string& where, address& out,
     if (email != j.end()) return where + ": email and contact are exclusive";
     if (auto e = read_contact_ref(*contact, where + ".contact", out.contact); !e.empty()) return e;
     out.email.clear();
-    out.display_name.clear();
-    if (auto name = j.find("name"); name != j.end()) {
-      if (!name->is_string()) return must_be(where + ".name", "a string", *name);
-      out.display_name = name->get<std::string>();
-      if (auto why = detail::check_display_name(out.display_name); !why.empty())
-        return where + ": " + why;
-    }
-    return {};
+    return read_display_name(j, where, out);
   }
   if (email == j.end()) return missing(where + ".email");
   if (!email->is_string()) return must_be(where + ".email", "a string", *email);
   const auto& e = email->get_ref<const std::string&>();
   if (auto why = detail::check_email(e, out.email))
     return where + ": " + detail::invalid_email(e, *why);
-  out.display_name.clear();
-  if (auto name = j.find("name"); name != j.end()) {
-    if (!name->is_string()) return must_be(where + ".name", "a string", *name);
-    out.display_name = name->get<std::string>();
-    if (auto why = detail::check_display_name(out.display_name); !why.empty())
-      return where + ": " + why;
-  }
-  return {};
+  return read_display_name(j, where, out);
 }
 
 // An array of addresses, or a single one.

@@ -10,38 +10,13 @@
 
 #include "admin/server.hpp"
 #include "log/log.hpp"
+#include "render/render.hpp"
 #include "unsubscribe/detail.hpp"
 #include "unsubscribe/form.hpp"
 
 namespace iaposte::unsubscribe {
 
 namespace {
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&#39;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
-}
 
 // One page, French first then English; inline style only (no external resource, no script).
 std::string page(std::string_view title, std::string_view body_html) {
@@ -88,7 +63,7 @@ admin::response invalid_link(unsigned status) {
 }
 
 admin::response confirmation(const subscription& sub) {
-  const std::string who = html_escape(mask_address(sub.address));
+  const std::string who = render::escape_html(mask_address(sub.address));
   // No action attribute: the form posts to the page's own URL, whatever path the reverse proxy
   // shows, with the body a mailbox provider sends (RFC 8058 §3.2).
   return html(200,
@@ -121,7 +96,7 @@ admin::response bad_request(unsigned status, std::string_view why) {
                              "<p>La demande de désinscription n'a pas le format attendu.</p>\n"
                              "<p class=\"en\" lang=\"en\">The unsubscribe request is not in the "
                              "expected form: " +
-                                 html_escape(why) + "</p>\n"));
+                                 render::escape_html(why) + "</p>\n"));
   if (status == 415)
     r.headers.emplace_back("Accept-Post", "application/x-www-form-urlencoded, multipart/form-data");
   return r;
