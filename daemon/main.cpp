@@ -347,6 +347,15 @@ int run(const config::daemon_config& cfg, content::stage& stage, const unsubscri
                      [&db] { return static_cast<double>(db.pending()); });
   reg.gauge_callback("iaposte_store_transactions", "Group-commit transactions committed", {},
                      [&db] { return static_cast<double>(db.transactions()); });
+  reg.gauge_callback("iaposte_content_lookups_pending",
+                     "Content look-ups and suppression writes "
+                     "not answered yet",
+                     {}, [&lookup] { return static_cast<double>(lookup.pending()); });
+  reg.gauge_callback("iaposte_content_lookup_statements", "Content look-up statements sent", {},
+                     [&lookup] { return static_cast<double>(lookup.statements()); });
+  reg.gauge_callback("iaposte_content_template_cache_hits",
+                     "Template versions resolved without PostgreSQL", {},
+                     [&lookup] { return static_cast<double>(lookup.template_cache_hits()); });
 
   for (const auto& [name, fn] : std::vector<std::pair<std::string, std::function<bool()>>>{
            {"postgres", [&db] { return db.healthy(); }},
