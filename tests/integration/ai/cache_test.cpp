@@ -11,6 +11,9 @@
 #include "fake.hpp"
 #include "pg.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_ai_cache_test {
+
 using namespace iaposte;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -143,3 +146,5 @@ TEST_CASE("PostgreSQL unreachable: the client still answers, without waiting on 
   CHECK(res.provider == "one");
   CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);
 }
+
+} // namespace test_integration_ai_cache_test

@@ -6,6 +6,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_content_cli_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 using nlohmann::json;
@@ -343,3 +346,5 @@ TEST_CASE("iaposte content commands: help, a missing database URL (2), PostgreSQ
     CHECK(r.err.find("Hunter2") == std::string::npos);
   }
 }
+
+} // namespace test_integration_content_cli_test

@@ -4,6 +4,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_content_contacts_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 
@@ -96,3 +99,5 @@ TEST_CASE("contacts: invalid input is refused with a readable error and nothing 
   refuse(c, "not a JSON object");
   CHECK(db.count("SELECT count(*) FROM contacts") == 0);
 }
+
+} // namespace test_integration_content_contacts_test

@@ -8,6 +8,9 @@
 #include "store/contacts_csv.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_content_csv_import_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 
@@ -239,3 +242,5 @@ TEST_CASE("contacts CSV read without PostgreSQL: rows and columns as the file gi
   CHECK(store::contacts_csv_row(c, {"b", "missing", "n", "s"}) ==
         "x@exemple.fr,,,,true,,42,text\r\n");
 }
+
+} // namespace test_integration_content_csv_import_test

@@ -4,6 +4,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_content_lists_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 using store::mail_category;
@@ -162,3 +165,5 @@ TEST_CASE("suppressions: removed per list (and reason when given), listed per re
   CHECK_THROWS_AS(s.add_suppression(entry("x@exemple.fr", suppression_reason::manual, "a\nb")),
                   std::invalid_argument);
 }
+
+} // namespace test_integration_content_lists_test

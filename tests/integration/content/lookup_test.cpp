@@ -8,6 +8,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_content_lookup_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 using store::mail_category;
@@ -448,3 +451,5 @@ TEST_CASE("content_lookup: a statement PostgreSQL refuses answers with an error,
   }
   CHECK(l.healthy()); // PostgreSQL answered: it is up, it refused the statement
 }
+
+} // namespace test_integration_content_lookup_test

@@ -5,6 +5,9 @@
 #include "store/migrations_data.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_content_migration_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 
@@ -79,3 +82,5 @@ TEST_CASE("address_key in SQL and in C++ agree: local part kept, ASCII domain lo
   CHECK(store::address_key("Jean.Dupont@Exemple.FR") == "Jean.Dupont@exemple.fr");
   CHECK(store::address_key("é@ÉCOLE.fr") == "é@École.fr"); // RFC 4343: ASCII only
 }
+
+} // namespace test_integration_content_migration_test

@@ -7,6 +7,9 @@
 
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_content_templates_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 
@@ -228,3 +231,5 @@ TEST_CASE("PostgreSQL unreachable: the synchronous API throws a readable error w
   CHECK(error.find("cannot connect to PostgreSQL at 127.0.0.1:") == 0);
   CHECK(error.find("S3cret") == std::string::npos);
 }
+
+} // namespace test_integration_content_templates_test

@@ -16,6 +16,9 @@
 #include "harness.hpp"
 #include "smtp/support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_ai_test {
+
 using namespace iaposte::testing;
 namespace fs = std::filesystem;
 namespace test = iaposte::smtp::test;
@@ -511,3 +514,5 @@ TEST_CASE("ai: requests waiting on a slow model give their max_in_flight place b
     CHECK(fake.calls() == 4);
   }
 }
+
+} // namespace test_integration_daemon_ai_test

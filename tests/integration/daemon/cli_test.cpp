@@ -3,6 +3,9 @@
 
 #include "harness.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_cli_test {
+
 using namespace iaposte::testing;
 
 TEST_CASE("iaposte enqueue puts a request on Kafka and iaposte tail sees it sent") {
@@ -145,3 +148,5 @@ TEST_CASE("iaposte style set|get against PostgreSQL: a tenant default, a sender'
             env, &out) == 1);
   CHECK(out.find("hunter2") == std::string::npos);
 }
+
+} // namespace test_integration_daemon_cli_test

@@ -15,6 +15,9 @@
 #include "smtp/support.hpp"
 #include "store/content.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_content_test {
+
 using namespace iaposte::testing;
 namespace dt = iaposte::dkim::test;
 namespace st = iaposte::store;
@@ -249,3 +252,5 @@ TEST_CASE("a 5.1.1 bounce puts the address on the suppression list: the next sen
   CHECK(entry->reason == st::suppression_reason::hard_bounce);
   CHECK(entry->source_request_id == first);
 }
+
+} // namespace test_integration_daemon_content_test

@@ -10,6 +10,9 @@
 #include "render/render.hpp"
 #include "store/store.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_delivery_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 
@@ -196,3 +199,5 @@ TEST_CASE("per-recipient outcomes: after a partial acceptance only the recipient
     }
   }
 }
+
+} // namespace test_integration_daemon_delivery_test

@@ -8,6 +8,9 @@
 
 #include "harness.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_dependencies_test {
+
 using namespace iaposte::testing;
 
 namespace {
@@ -116,3 +119,5 @@ TEST_CASE("the Kafka broker restarted mid-run: every request still ends with one
   CHECK(lost == 0);
   CHECK(d.log().find("daemon.fatal") == std::string::npos);
 }
+
+} // namespace test_integration_daemon_dependencies_test

@@ -11,6 +11,9 @@
 #include "core/status.hpp"
 #include "harness.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_faults_test {
+
 using namespace iaposte::testing;
 
 namespace {
@@ -354,3 +357,5 @@ TEST_CASE("a request left `sending` whose outcome reached the status topic (not 
               {}, &out) == 0);
   CHECK(out.substr(0, out.find('\n')) == "sent:250");
 }
+
+} // namespace test_integration_daemon_faults_test

@@ -15,6 +15,9 @@
 
 #include "harness.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_intake_fuzz_test {
+
 using namespace iaposte::testing;
 
 namespace {
@@ -293,3 +296,5 @@ TEST_CASE("intake fuzz: every record ends once, every valid request is sent once
   CHECK(d.log().find("\"daemon.starting\"") == d.log().rfind("\"daemon.starting\""));
   CHECK(d.log().find("worker.bug") == std::string::npos);
 }
+
+} // namespace test_integration_daemon_intake_fuzz_test

@@ -16,6 +16,9 @@
 #include "harness.hpp"
 #include "smtp/support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_intake_test {
+
 using namespace iaposte::testing;
 namespace smtp_test = iaposte::smtp::test;
 
@@ -308,3 +311,5 @@ TEST_CASE("requests held by another live instance wait without a slot, and are t
   CHECK(took < 30s);
   expect_nothing_held(d, sc);
 }
+
+} // namespace test_integration_daemon_intake_test

@@ -10,6 +10,9 @@
 #include "core/status.hpp"
 #include "harness.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_retry_test {
+
 using namespace iaposte::testing;
 namespace core = iaposte::core;
 
@@ -163,3 +166,5 @@ TEST_CASE("the lifetime and expires_at bound the retries: failed with the last r
   }
   CHECK(captured(by_lifetime["request_id"]).empty());
 }
+
+} // namespace test_integration_daemon_retry_test

@@ -5,6 +5,9 @@
 #include "dns/unbound.hpp"
 #include "harness.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_routing_test {
+
 using namespace iaposte::testing;
 
 namespace {
@@ -60,3 +63,5 @@ TEST_CASE("direct routing: MX looked up with a real DNS server, delivered to the
         std::string::npos);
   CHECK(captured(mixed["request_id"]).size() == 1);
 }
+
+} // namespace test_integration_daemon_routing_test

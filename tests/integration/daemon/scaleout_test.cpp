@@ -11,6 +11,9 @@
 
 #include "harness.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_daemon_scaleout_test {
+
 using namespace iaposte::testing;
 
 namespace {
@@ -236,3 +239,5 @@ TEST_CASE("an instance joining and one killed mid-run lose nothing and send noth
   CHECK(unconfirmed <= max_in_flight);
   CHECK(b.log().find("kafka.evicted") == std::string::npos);
 }
+
+} // namespace test_integration_daemon_scaleout_test

@@ -18,6 +18,9 @@
 #include "smtp/client.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_postfix_postfix_test {
+
 using namespace iaposte::smtp;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -435,3 +438,5 @@ TEST_CASE("Postfix smtpd: a message signed with rsa-sha256 and ed25519-sha256, s
   altered.replace(altered.find("Bonjour"), 7, "Bonsoir");
   CHECK_FALSE(iaposte::dkim::test::all_ok(verifier.verify(altered, records)));
 }
+
+} // namespace test_integration_postfix_postfix_test

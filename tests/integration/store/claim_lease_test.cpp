@@ -10,6 +10,9 @@
 
 #include "pg.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_store_claim_lease_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 using kind = decltype(store::claim_result::kind); // the member hides the type name
@@ -324,3 +327,5 @@ TEST_CASE("PostgreSQL: a 1 MiB content round-trips byte-exact; batches are cut b
   CHECK(t.db.count("SELECT count(*) FROM messages WHERE octet_length(content) = " +
                    std::to_string(big.size())) == 13);
 }
+
+} // namespace test_integration_store_claim_lease_test

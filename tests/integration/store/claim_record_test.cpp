@@ -6,6 +6,9 @@
 
 #include "pg.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_store_claim_record_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 using kind = decltype(store::claim_result::kind); // the member hides the type name
@@ -333,3 +336,5 @@ TEST_CASE("PostgreSQL: two instances claiming the same requests at once: each is
   CHECK(busy.count() == n);
   CHECK(db.count("SELECT count(*) FROM messages WHERE claims = 2") == n);
 }
+
+} // namespace test_integration_store_claim_record_test

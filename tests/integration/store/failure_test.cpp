@@ -5,6 +5,9 @@
 
 #include "pg.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_store_failure_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 
@@ -133,3 +136,5 @@ TEST_CASE("PostgreSQL rejecting one operation: it is parked without blocking the
   CHECK(h[0].status == core::status::deferred);
   CHECK(h[1].status == core::status::sent);
 }
+
+} // namespace test_integration_store_failure_test

@@ -7,6 +7,9 @@
 
 #include "pg.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_store_liveness_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 using namespace std::chrono_literals;
@@ -93,3 +96,5 @@ TEST_CASE("PostgreSQL unreachable for the heartbeat: leases_safe turns false aft
   std::this_thread::sleep_for(700ms);
   CHECK(off.leases_safe());
 }
+
+} // namespace test_integration_store_liveness_test

@@ -7,6 +7,9 @@
 #include "pg.hpp"
 #include "store/migrations_data.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_store_migrate_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 
@@ -81,3 +84,5 @@ TEST_CASE("PostgreSQL: upgrading to 0002, requests that had ended count as publi
   CHECK(deferred.kind == store::claim_result::kind::resumed); // the old lease expired
   CHECK(deferred.content == "content");                       // stored now
 }
+
+} // namespace test_integration_store_migrate_test

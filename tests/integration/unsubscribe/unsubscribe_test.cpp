@@ -13,6 +13,9 @@
 #include "store/content_lookup.hpp"
 #include "unsubscribe/routes.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_integration_unsubscribe_unsubscribe_test {
+
 using namespace iaposte;
 using namespace iaposte::testing;
 using admin::test::client;
@@ -214,3 +217,5 @@ TEST_CASE("PostgreSQL unreachable: 503 with Retry-After, and the queued write la
   CHECK(retry->status == 200);
   CHECK(content.list_suppressions("acme").size() == 1);
 }
+
+} // namespace test_integration_unsubscribe_unsubscribe_test

@@ -3,6 +3,9 @@
 
 #include "admin/auth.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_admin_auth_test {
+
 using namespace iaposte::admin;
 
 TEST_CASE("the bearer token is taken from the Authorization header, scheme case-insensitive") {
@@ -44,3 +47,5 @@ TEST_CASE("roles: names parse both ways; a token cannot have role none") {
   CHECK_THROWS_AS(token_set({{"x", role::none, "", "s"}}), std::runtime_error);
   CHECK_THROWS_AS(token_set({{"x", role::read, "", ""}}), std::runtime_error); // no secret
 }
+
+} // namespace test_unit_admin_auth_test

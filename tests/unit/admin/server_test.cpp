@@ -17,6 +17,9 @@
 #include "metrics/metrics.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_admin_server_test {
+
 using namespace iaposte;
 using namespace std::chrono_literals;
 using admin::test::client;
@@ -512,3 +515,5 @@ TEST_CASE("start-up: a taken port or a bad address throws; a disabled server doe
   fourth.start();
   CHECK(fourth.port() == 0);
 }
+
+} // namespace test_unit_admin_server_test

@@ -10,6 +10,9 @@
 
 #include "ai/validate.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_ai_answers_test {
+
 using namespace iaposte::ai::detail;
 namespace fs = std::filesystem;
 
@@ -84,3 +87,5 @@ TEST_CASE("mutated answers never crash the validator; accepted ones are safe") {
   }
   CHECK(accepted > 0);
 }
+
+} // namespace test_unit_ai_answers_test

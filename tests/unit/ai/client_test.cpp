@@ -9,6 +9,9 @@
 #include "ai/client.hpp"
 #include "fake.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_ai_client_test {
+
 using namespace iaposte::ai;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
@@ -374,3 +377,5 @@ TEST_CASE("HTTPS with a throw-away CA; a server signed by another CA is refused"
     CHECK(run_one(ioc, c, personalize()).provider == "tls");
   }
 }
+
+} // namespace test_unit_ai_client_test

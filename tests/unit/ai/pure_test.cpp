@@ -11,6 +11,9 @@
 #include "ai/tone.hpp"
 #include "ai/validate.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_ai_pure_test {
+
 using namespace iaposte::ai;
 using namespace iaposte::ai::detail;
 using namespace std::chrono_literals;
@@ -235,3 +238,5 @@ TEST_CASE("a chat completion envelope is read, usage included") {
   CHECK(parse_completion("{\"choices\":[]}").error == "response: no choices");
   CHECK(parse_completion("{").error == "response: not a JSON object");
 }
+
+} // namespace test_unit_ai_pure_test

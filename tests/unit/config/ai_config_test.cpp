@@ -8,6 +8,9 @@
 
 #include "config/config.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_config_ai_config_test {
+
 using namespace iaposte;
 namespace fs = std::filesystem;
 
@@ -100,3 +103,5 @@ TEST_CASE("[ai] mistakes are named") {
   CHECK(ai_error("[ai]\nproviders = 3\n") ==
         "ai.providers: expected an array of tables ([[ai.providers]])");
 }
+
+} // namespace test_unit_config_ai_config_test

@@ -8,6 +8,9 @@
 
 #include "config/config.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_config_config_test {
+
 using namespace iaposte;
 namespace fs = std::filesystem;
 
@@ -192,3 +195,5 @@ TEST_CASE("dkim.keys, [unsubscribe] and [content]: read, resolved and checked") 
   CHECK(cfg.unsubscribe.secret_files == std::vector<std::string>{"new.key", "old.key"}); // in order
   CHECK(cfg.unsubscribe.mailto == "stop@acme.fr");
 }
+
+} // namespace test_unit_config_config_test

@@ -7,6 +7,9 @@
 
 #include "config/config.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_config_routing_config_test {
+
 using namespace iaposte;
 namespace fs = std::filesystem;
 
@@ -122,3 +125,5 @@ TEST_CASE("bad routing and shaping values are refused, naming the key") {
         std::string::npos);
   CHECK(error_of("[shaping]\nrate = -1\n").find("shaping.rate") != std::string::npos);
 }
+
+} // namespace test_unit_config_routing_config_test

@@ -11,6 +11,9 @@
 #include "content/stage.hpp"
 #include "core/request.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_content_stage_test {
+
 using namespace iaposte;
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -360,3 +363,5 @@ TEST_CASE("query_for asks the store for the contacts, the template and the recip
   CHECK(q.list == "newsletter");
   CHECK(q.sender == "contact@atelier-durand.fr");
 }
+
+} // namespace test_unit_content_stage_test

@@ -6,6 +6,9 @@
 
 #include "core/attachment.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_attachment_test {
+
 using namespace iaposte::core;
 using ojson = nlohmann::ordered_json;
 
@@ -243,3 +246,5 @@ TEST_CASE("read_attachments names the field of every refusal") {
       why(R"([{"filename": "a", "content_base64": "QUJD"}, {"filename": "b", "content_base64": "QUJD"}])",
           10, 5) == "attachments: too large: 6 bytes decoded > 5");
 }
+
+} // namespace test_unit_core_attachment_test

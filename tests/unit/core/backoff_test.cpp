@@ -5,6 +5,9 @@
 
 #include "core/backoff.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_backoff_test {
+
 using namespace iaposte::core;
 using std::chrono::milliseconds;
 
@@ -77,3 +80,5 @@ TEST_CASE("the default schedule") {
   CHECK(backoff_delay(c, 10, 0.5) == milliseconds{300000});
   CHECK(backoff_delay(c, 10, 0.0) == milliseconds{240000});
 }
+
+} // namespace test_unit_core_backoff_test

@@ -4,6 +4,9 @@
 
 #include "core/request.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_content_fields_test {
+
 using namespace iaposte::core;
 using nlohmann::json;
 
@@ -114,3 +117,5 @@ TEST_CASE("category, list and unsubscribe links are read and checked") {
   j.erase("category");
   CHECK(parse(j).value->category == mail_category::transactional); // the default
 }
+
+} // namespace test_unit_core_content_fields_test

@@ -7,6 +7,9 @@
 #include "core/request.hpp"
 #include "core/syntax.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_email_test {
+
 using iaposte::core::header_safe;
 using iaposte::core::valid_email;
 namespace detail = iaposte::core::detail;
@@ -149,3 +152,5 @@ TEST_CASE("internationalised length limits are in octets: local part 64, address
         "! (longer than 254 octets with the domain in A-labels)");
   CHECK(checked(std::string(45, 'x') + "@" + domain + ".xx") == "!"); // 259 in UTF-8
 }
+
+} // namespace test_unit_core_email_test

@@ -10,6 +10,9 @@
 #include "core/request.hpp"
 #include "core/status.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_request_files_test {
+
 namespace fs = std::filesystem;
 using namespace iaposte::core;
 
@@ -68,3 +71,5 @@ TEST_CASE("every request in requests/invalid is rejected for the reason in its .
     }
   }
 }
+
+} // namespace test_unit_core_request_files_test

@@ -6,6 +6,9 @@
 #include "core/request.hpp"
 #include "core/status.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_request_test {
+
 using namespace iaposte::core;
 using nlohmann::json;
 
@@ -419,3 +422,5 @@ TEST_CASE("a long bad value is cut in the reason") {
   CHECK(why.size() < 120);
   CHECK(why.find("...") != std::string::npos);
 }
+
+} // namespace test_unit_core_request_test

@@ -9,6 +9,9 @@
 #include "core/request.hpp"
 #include "core/text.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_robustness_test {
+
 namespace fs = std::filesystem;
 using namespace iaposte::core;
 
@@ -64,3 +67,5 @@ TEST_CASE("mutated valid requests are parsed or rejected, never crash") {
     }
   }
 }
+
+} // namespace test_unit_core_robustness_test

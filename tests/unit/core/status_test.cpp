@@ -7,6 +7,9 @@
 
 #include "core/status.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_status_test {
+
 namespace fs = std::filesystem;
 using namespace iaposte::core;
 using namespace std::chrono_literals;
@@ -41,9 +44,8 @@ TEST_CASE("status names round-trip and only the final ones are terminal") {
   CHECK_FALSE(status_from_string("Sent"));
   CHECK_FALSE(is_terminal(status::accepted));
   CHECK_FALSE(is_terminal(status::deferred));
-  for (auto s :
-       {status::sent, status::bounced, status::failed, status::rejected, status::duplicate,
-        status::suppressed})
+  for (auto s : {status::sent, status::bounced, status::failed, status::rejected, status::duplicate,
+                 status::suppressed})
     CHECK(is_terminal(s));
 }
 
@@ -150,3 +152,5 @@ TEST_CASE("parse_time refuses what is not RFC 3339") {
                         "26-11-25T17:09:24Z", "9999-12-31T23:59:59Z", "+2026-11-25T17:09:24Z"})
     CHECK_MESSAGE(!parse_time(s), s);
 }
+
+} // namespace test_unit_core_status_test

@@ -5,6 +5,9 @@
 
 #include "core/text.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_text_test {
+
 using namespace iaposte::core;
 
 TEST_CASE("invalid_utf8_at finds the first byte that is not UTF-8, npos for valid text") {
@@ -46,3 +49,5 @@ TEST_CASE("clean_text bounds the length at a code point boundary and marks the c
   CHECK(clean_text("short", 5) == "short"); // exactly at the bound: not cut
   CHECK(clean_text("toolong", 2).size() <= 2);
 }
+
+} // namespace test_unit_core_text_test

@@ -8,6 +8,9 @@
 #include "core/status.hpp"
 #include "core/text.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_core_utf8_test {
+
 using namespace iaposte::core;
 
 namespace {
@@ -107,3 +110,5 @@ TEST_CASE("a status event with invalid bytes in its reason and SMTP text seriali
   CHECK(j["smtp"]["text"] == "no such user \xEF\xBF\xBD");
   CHECK(status_event_from_json(j).reason == j["reason"].get<std::string>());
 }
+
+} // namespace test_unit_core_utf8_test

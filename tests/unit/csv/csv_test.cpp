@@ -13,6 +13,9 @@
 
 #include "csv/csv.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_csv_csv_test {
+
 namespace fs = std::filesystem;
 using namespace iaposte;
 using nlohmann::json;
@@ -154,3 +157,5 @@ TEST_CASE("csv::valid_utf8 accepts well-formed UTF-8 and refuses the rest") {
   CHECK_FALSE(csv::valid_utf8("\xFF"));
   CHECK_FALSE(csv::valid_utf8("latin-1 \xE9t\xE9")); // ISO-8859-1 "été"
 }
+
+} // namespace test_unit_csv_csv_test

@@ -5,6 +5,9 @@
 #include "dkim/canon.hpp"
 #include "dkim/dkim.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_dkim_canon_test {
+
 using namespace iaposte::dkim::detail;
 
 TEST_CASE("RFC 6376 §3.4.5's example: relaxed header and body") {
@@ -65,3 +68,5 @@ TEST_CASE("same_name compares field names without regard to ASCII case") {
   CHECK_FALSE(same_name("From", "Fro"));
   CHECK_FALSE(same_name("From", "Frm:"));
 }
+
+} // namespace test_unit_dkim_canon_test

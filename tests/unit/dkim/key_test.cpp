@@ -3,6 +3,9 @@
 
 #include "fixture.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_dkim_key_test {
+
 using namespace iaposte;
 using namespace iaposte::dkim::test;
 using dkim::algorithm;
@@ -197,3 +200,5 @@ TEST_CASE("algorithm names: the a= values and the short CLI names") {
                        "(ed25519)",
                        dkim::error);
 }
+
+} // namespace test_unit_dkim_key_test

@@ -7,6 +7,9 @@
 
 #include "fixture.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_dkim_keygen_test {
+
 using namespace iaposte;
 using namespace iaposte::dkim::test;
 using dkim::algorithm;
@@ -181,3 +184,5 @@ TEST_CASE("iaposte dkim: usage errors exit 2 with a message, --help exits 0") {
   r = run({IAPOSTE_CLI_BIN, "--help"});
   CHECK(r.out.find("  dkim ") != std::string::npos);
 }
+
+} // namespace test_unit_dkim_keygen_test

@@ -14,6 +14,9 @@
 
 #include "fixture.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_dkim_opendkim_test {
+
 using namespace iaposte;
 using namespace iaposte::dkim::test;
 namespace fs = std::filesystem;
@@ -105,3 +108,5 @@ TEST_CASE("libopendkim refuses the signatures after one changed byte in a signed
   CHECK_MESSAGE((v.size() == 2 && !v[0].ok && !v[1].ok), describe(v));
   CHECK(v[0].why == "body hash mismatch");
 }
+
+} // namespace test_unit_dkim_opendkim_test

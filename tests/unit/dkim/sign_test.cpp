@@ -11,6 +11,9 @@
 #include "fixture.hpp"
 #include "mime/compose.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_dkim_sign_test {
+
 using namespace iaposte;
 using namespace iaposte::dkim::test;
 using dkim::algorithm;
@@ -369,3 +372,5 @@ TEST_CASE("one signer used by several threads at once gives each the same bytes"
     t.join();
   CHECK(mismatches == std::vector<int>(4, 0));
 }
+
+} // namespace test_unit_dkim_sign_test

@@ -6,6 +6,9 @@
 
 #include "dns/mx.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_dns_mx_test {
+
 using namespace iaposte::dns;
 
 TEST_CASE("MX records are ordered by preference, lowest first") {
@@ -74,3 +77,5 @@ TEST_CASE("nameservers are addresses with an optional port, in c-ares's CSV form
   CHECK(nameserver_csv_entry("127.0.0.1:53,8.8.8.8") == "");
   CHECK(nameserver_csv_entry("[::1]x") == "");
 }
+
+} // namespace test_unit_dns_mx_test

@@ -15,6 +15,9 @@
 #include "dns/resolver.hpp"
 #include "unbound.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_dns_resolver_test {
+
 using namespace iaposte::dns;
 using namespace std::chrono_literals;
 namespace stest = iaposte::smtp::test;
@@ -218,3 +221,5 @@ TEST_CASE("unbound: 300 lookups at once on one resolver all complete with the ri
                                    .count()
                             << " ms");
 }
+
+} // namespace test_unit_dns_resolver_test

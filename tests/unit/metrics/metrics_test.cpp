@@ -15,6 +15,9 @@
 
 #include "metrics/metrics.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_metrics_metrics_test {
+
 using namespace iaposte;
 
 namespace {
@@ -385,3 +388,5 @@ TEST_CASE("concurrent updates from several threads add up exactly, while scrapes
   CHECK(value_of(p, "lat_seconds_count") == threads * per_thread);
   CHECK(value_of(p, "late_total", {{"t", "0"}}) == 4);
 }
+
+} // namespace test_unit_metrics_metrics_test

@@ -10,6 +10,9 @@
 #include "mime/compose.hpp"
 #include "mime/detail.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_mime_attachment_test {
+
 using namespace iaposte;
 using namespace std::chrono_literals;
 namespace detail = iaposte::mime::detail;
@@ -264,3 +267,5 @@ TEST_CASE("boundaries differ by level and avoid a 7bit text that contains one") 
   CHECK(moved.find("boundary=\"" + boundaries[0] + "\"") == std::string::npos);
   CHECK(moved == mime::compose(r, c, mid, date));
 }
+
+} // namespace test_unit_mime_attachment_test

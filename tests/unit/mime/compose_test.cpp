@@ -9,6 +9,9 @@
 #include "decode.hpp"
 #include "mime/compose.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_mime_compose_test {
+
 using namespace iaposte;
 using namespace std::chrono_literals;
 
@@ -274,3 +277,5 @@ TEST_CASE("arbitrary bytes anywhere still give CRLF-only lines under 998 and no 
     CHECK(names == want);
   }
 }
+
+} // namespace test_unit_mime_compose_test

@@ -6,6 +6,9 @@
 #include "decode.hpp"
 #include "mime/compose.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_mime_encoding_test {
+
 using namespace iaposte::mime;
 using namespace iaposte::mime::test;
 
@@ -181,3 +184,5 @@ TEST_CASE("make_message_id writes an internationalised domain in A-labels: a Mes
   CHECK(make_message_id("acme", "req-0001", "exemple-été.fr") ==
         "<76c7a475451cce14634024eb0788037f@xn--exemple-t-i4ab.fr>");
 }
+
+} // namespace test_unit_mime_encoding_test

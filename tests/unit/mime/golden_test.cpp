@@ -12,6 +12,9 @@
 #include "core/status.hpp"
 #include "mime/compose.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_mime_golden_test {
+
 namespace fs = std::filesystem;
 using namespace iaposte;
 
@@ -117,3 +120,5 @@ TEST_CASE("composed messages match their golden .eml files") {
     CHECK_MESSAGE(want == msg, name << ": " << first_difference(want, msg));
   }
 }
+
+} // namespace test_unit_mime_golden_test

@@ -17,6 +17,9 @@
 
 #include "render/template.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_render_golden_test {
+
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace iaposte::render;
@@ -119,3 +122,5 @@ TEST_CASE("golden files under tests/data/render render to their expected output"
     CHECK_MESSAGE(compared == 3, "a golden case needs expected.subject, .text and .html");
   }
 }
+
+} // namespace test_unit_render_golden_test

@@ -3,6 +3,9 @@
 
 #include "render/html_text.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_render_html_text_test {
+
 using iaposte::render::html_to_text;
 
 TEST_CASE("html_to_text: paragraphs are separated by a blank line, <br> breaks a line") {
@@ -102,3 +105,5 @@ TEST_CASE("html_to_text: a bare CR in <pre> or in a link target never reaches th
   CHECK(html_to_text("<a href=\"https://acme.fr/\r\n\tdevis\">le devis</a>") ==
         "le devis <https://acme.fr/devis>\n");
 }
+
+} // namespace test_unit_render_html_text_test

@@ -7,6 +7,9 @@
 
 #include "render/locale.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_render_locale_test {
+
 using iaposte::render::choose_variant;
 
 TEST_CASE("choose_variant: exact, then language, then another region, then default") {
@@ -39,3 +42,5 @@ TEST_CASE("choose_variant: exact, then language, then another region, then defau
     CHECK(choose_variant(r.available, r.wanted) == r.chosen);
   }
 }
+
+} // namespace test_unit_render_locale_test

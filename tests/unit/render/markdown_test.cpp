@@ -3,6 +3,9 @@
 
 #include "render/markdown.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_render_markdown_test {
+
 using iaposte::render::escape_markdown;
 using iaposte::render::markdown_to_html;
 using iaposte::render::markdown_to_text;
@@ -107,3 +110,5 @@ TEST_CASE("escape_markdown: an email address in a value still becomes a mailto l
   CHECK(markdown_to_html(escape_markdown("voir https://exemple.fr ou www.exemple.fr")) ==
         "<p>voir https://exemple.fr ou www.exemple.fr</p>\n");
 }
+
+} // namespace test_unit_render_markdown_test

@@ -3,6 +3,9 @@
 
 #include "render/render.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_render_substitute_test {
+
 using iaposte::render::escape_html;
 using iaposte::render::substitute;
 using iaposte::render::substitute_html;
@@ -84,3 +87,5 @@ TEST_CASE("substitute_html escapes the values, not the template") {
         "<p class=\"a\">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;co&quot;</p>");
   CHECK(escape_html("Hélène & Cie") == "Hélène &amp; Cie");
 }
+
+} // namespace test_unit_render_substitute_test

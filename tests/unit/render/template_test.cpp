@@ -10,6 +10,9 @@
 
 #include "render/template.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_render_template_test {
+
 using iaposte::render::compile;
 using iaposte::render::partial_map;
 using iaposte::render::references_partial;
@@ -468,3 +471,5 @@ TEST_CASE("one compiled template renders from several threads at once") {
     th.join();
   CHECK(failures == std::vector<int>(4, 0));
 }
+
+} // namespace test_unit_render_template_test

@@ -7,6 +7,9 @@
 #include "smtp/client.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_before_dot_test {
+
 using namespace iaposte::smtp;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -75,3 +78,5 @@ TEST_CASE("before_dot: false drops the transaction (no dot, transient, nothing k
   CHECK(kept.find("\r\n.point en debut de ligne") != std::string::npos);
   c.close_idle();
 }
+
+} // namespace test_unit_smtp_before_dot_test

@@ -18,6 +18,9 @@
 #include "smtp/dispatch.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_dispatch_test {
+
 using namespace iaposte::smtp;
 using namespace std::chrono_literals;
 namespace test = iaposte::smtp::test;
@@ -328,3 +331,5 @@ TEST_CASE("direct: an internationalised domain's MX that offers SMTPUTF8 gets U-
   CHECK(got[0].has(R"("rcpt_tos": ["bob@exemple-été.test", "hélène@exemple-été.test"])"));
   CHECK(got[0].has("\"SMTPUTF8\""));
 }
+
+} // namespace test_unit_smtp_dispatch_test

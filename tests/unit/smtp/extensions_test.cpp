@@ -10,6 +10,9 @@
 #include "smtp/client.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_extensions_test {
+
 using namespace iaposte::smtp;
 using namespace std::chrono_literals;
 namespace test = iaposte::smtp::test;
@@ -358,3 +361,5 @@ TEST_CASE("content safety: bare CR and LF arrive as CRLF, a leading dot survives
   CHECK(got[0].content ==
         "Subject: x\r\n\r\nbare lf\r\nbare cr\r\n.\r\n..two\r\n" + broken + "\r\nend\r\n");
 }
+
+} // namespace test_unit_smtp_extensions_test

@@ -14,6 +14,9 @@
 #include "smtp/client.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_hostile_peer_test {
+
 using namespace iaposte::smtp;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -302,3 +305,5 @@ TEST_CASE("hostile peer: a reply injected after the 220 to STARTTLS, before the 
   CHECK_MESSAGE(p.saw("tls").size() == 1, p.events());
   CHECK(p.saw(received).size() == 1);
 }
+
+} // namespace test_unit_smtp_hostile_peer_test

@@ -18,6 +18,9 @@
 #include "smtp/client.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_hostile_test {
+
 using namespace iaposte::smtp;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -625,3 +628,5 @@ TEST_CASE("hostile server: the data block timeout bounds each write, not the who
     }
   }
 }
+
+} // namespace test_unit_smtp_hostile_test

@@ -5,6 +5,9 @@
 #include "smtp/intl.hpp"
 #include "smtp/protocol.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_intl_test {
+
 using namespace iaposte::smtp;
 
 TEST_CASE("an all-ASCII envelope needs no plan; any non-ASCII address does") {
@@ -93,3 +96,5 @@ TEST_CASE("header_block stops at the first empty line") {
   CHECK(protocol::header_block("To: a\n\nbody") == "To: a");
   CHECK(protocol::header_block("no body") == "no body");
 }
+
+} // namespace test_unit_smtp_intl_test

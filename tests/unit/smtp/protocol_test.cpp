@@ -7,6 +7,9 @@
 
 #include "smtp/protocol.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_protocol_test {
+
 using namespace iaposte::smtp;
 
 TEST_CASE("commands are encoded with CRLF and angle-bracketed paths") {
@@ -299,3 +302,5 @@ TEST_CASE("DATA payload pieces: 20000 random messages give what the byte-by-byte
     REQUIRE(p.eight_bit == (m.find_first_of("\xc3\xa9") != std::string::npos));
   }
 }
+
+} // namespace test_unit_smtp_protocol_test

@@ -11,6 +11,9 @@
 
 #include "smtp/reply.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_reply_test {
+
 using namespace iaposte::smtp;
 namespace fs = std::filesystem;
 
@@ -334,3 +337,5 @@ TEST_CASE("random bytes never crash the parser and never make it hold more than 
     if (st == reply_parser::state::complete) CHECK(p.take().lines.size() <= 4);
   }
 }
+
+} // namespace test_unit_smtp_reply_test

@@ -6,6 +6,9 @@
 #include "smtp/outcome.hpp"
 #include "smtp/route.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_route_test {
+
 using namespace iaposte::smtp;
 using namespace iaposte;
 
@@ -96,3 +99,5 @@ TEST_CASE("a 5xx greeting, and anything from MAIL on, decides without another MX
   CHECK_FALSE(route::try_next_host(classify::sent(reply{250, "", {"ok"}})));
   CHECK_FALSE(route::try_next_host(classify::local_permanent("no recipients")));
 }
+
+} // namespace test_unit_smtp_route_test

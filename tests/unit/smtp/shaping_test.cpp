@@ -11,6 +11,9 @@
 #include "smtp/shaping.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_shaping_test {
+
 using namespace iaposte::smtp::shaping;
 using namespace std::chrono_literals;
 namespace test = iaposte::smtp::test;
@@ -227,3 +230,5 @@ TEST_CASE("gate: no more than max_concurrent permits are held at once; waiters w
   CHECK(peak == 2);
   CHECK(g.shaper().in_flight("d") == 0);
 }
+
+} // namespace test_unit_smtp_shaping_test

@@ -11,6 +11,9 @@
 #include "smtp/client.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_sink_test {
+
 using namespace iaposte::smtp;
 using namespace std::chrono_literals;
 namespace test = iaposte::smtp::test;
@@ -380,3 +383,5 @@ TEST_CASE("a bad envelope is refused before any connection, as permanent") {
   CHECK(rcpt.error.find("#2") != std::string::npos);
   CHECK(c.connections_opened() == 0);
 }
+
+} // namespace test_unit_smtp_sink_test

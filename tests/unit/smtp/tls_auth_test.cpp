@@ -18,6 +18,9 @@
 #include "smtp/client.hpp"
 #include "support.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_tls_auth_test {
+
 using namespace iaposte::smtp;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -402,3 +405,5 @@ TEST_CASE("hostile STARTTLS: bytes sent after the 220 to STARTTLS are discarded,
   REQUIRE(!over_tls.empty());
   CHECK(over_tls.front() == "EHLO client.test");
 }
+
+} // namespace test_unit_smtp_tls_auth_test

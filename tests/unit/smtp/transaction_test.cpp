@@ -4,6 +4,9 @@
 
 #include "smtp/transaction.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_smtp_transaction_test {
+
 using namespace iaposte::smtp;
 using transaction::next;
 
@@ -154,3 +157,5 @@ TEST_CASE("settle: recipients the conversation never reached take the message's 
   transaction::settle(o, three); // idempotent
   CHECK(o.recipients.size() == 3);
 }
+
+} // namespace test_unit_smtp_transaction_test

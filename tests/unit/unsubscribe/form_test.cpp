@@ -9,6 +9,9 @@
 
 #include "unsubscribe/form.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_unsubscribe_form_test {
+
 using namespace iaposte;
 using unsubscribe::form_verdict;
 
@@ -109,3 +112,5 @@ TEST_CASE("a multipart body with very many parts is read up to a bound, not fore
   CHECK(got.verdict == form_verdict::not_one_click);
   CHECK(got.error == "the form has no List-Unsubscribe=One-Click part");
 }
+
+} // namespace test_unit_unsubscribe_form_test

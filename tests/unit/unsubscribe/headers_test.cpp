@@ -10,6 +10,9 @@
 
 #include "unsubscribe/unsubscribe.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_unsubscribe_headers_test {
+
 using namespace iaposte;
 using unsubscribe::config;
 using unsubscribe::secret_set;
@@ -185,3 +188,5 @@ TEST_CASE("the masked address keeps the first character of the local part and th
   CHECK(unsubscribe::mask_address("\"a@b\"@exemple.fr") == "\"\u2022\u2022\u2022@exemple.fr");
   CHECK(unsubscribe::mask_address("no-at-sign") == "n\u2022\u2022\u2022");
 }
+
+} // namespace test_unit_unsubscribe_headers_test

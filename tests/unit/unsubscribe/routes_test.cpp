@@ -14,6 +14,9 @@
 #include "admin/server.hpp"
 #include "unsubscribe/routes.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_unsubscribe_routes_test {
+
 using namespace iaposte;
 using namespace std::chrono_literals;
 using admin::test::client;
@@ -396,3 +399,5 @@ TEST_CASE("add_routes refuses an empty suppress function, a bad prefix and a sec
   CHECK_THROWS_AS(unsubscribe::add_routes(server, v, rec.fn(), unsub_config()),
                   std::invalid_argument);
 }
+
+} // namespace test_unit_unsubscribe_routes_test

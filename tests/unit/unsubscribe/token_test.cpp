@@ -12,6 +12,9 @@
 
 #include "unsubscribe/unsubscribe.hpp"
 
+// Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
+namespace test_unit_unsubscribe_token_test {
+
 using namespace iaposte;
 using unsubscribe::secret_set;
 using unsubscribe::signer;
@@ -316,3 +319,5 @@ TEST_CASE("secret files: missing, too short or repeated name the key and file, n
   CHECK(message_of([&] { unsubscribe::load_secrets({"no-such-unsubscribe.key"}, no_env); }) ==
         "unsubscribe.secret_files[0]: cannot read no-such-unsubscribe.key");
 }
+
+} // namespace test_unit_unsubscribe_token_test
