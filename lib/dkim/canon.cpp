@@ -20,6 +20,7 @@ char lower(char c) {
 
 // Every LF preceded by CR and every CR followed by LF: two memchr passes, one stop per line.
 void check_line_ends(std::string_view m) {
+  if (m.empty()) return; // memchr is never given an empty view's null data
   const char* const begin = m.data();
   const char* const end = begin + m.size();
   for (const char* p = begin;
