@@ -16,7 +16,14 @@
 #include <string_view>
 #include <vector>
 
+#if __has_include(<sanitizer/allocator_interface.h>)
 #include <sanitizer/allocator_interface.h>
+#else
+// GCC ships no allocator_interface.h, but its libasan has the hook (the CI replay build).
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*)(const volatile void*,
+                                                                  std::size_t),
+                                                         void (*)(const volatile void*));
+#endif
 
 #include "smtp/reply.hpp"
 
