@@ -261,7 +261,7 @@ awaitable<outcome> client::probe() {
   if (!d.config_error.empty()) co_return classify::local_transient(d.config_error);
   auto s = d.make_session();
   std::optional<outcome> f = co_await s->open();
-  outcome o = f ? std::move(*f) : classify::sent(s->greeting());
+  outcome o = f ? std::move(*f) : classify::sent(s->greeting(), phase::greeting);
   co_await s->quit();
   co_return o;
 }

@@ -53,6 +53,37 @@ struct envelope {
 
 enum class outcome_kind { sent, transient, permanent };
 
+// The step of a delivery at which an outcome was decided.
+enum class phase : std::uint8_t {
+  local,   // before or without a server: configuration, the envelope, a wait cancelled
+  resolve, // the relay's address (system resolver), or the recipient domain's MX (dispatch)
+  connect,
+  tls, // the TLS handshake (implicit TLS, or after STARTTLS)
+  greeting,
+  ehlo,
+  helo,
+  starttls,
+  auth,
+  mail,
+  rcpt,
+  data, // the DATA command
+  body, // writing the message
+  dot,  // the final dot and its reply
+  rset,
+  quit,
+};
+// The words errors use for it: "greeting", "EHLO", "RCPT", "message body", "end of data"...
+std::string_view to_string(phase p);
+
+// What a failure is about.
+enum class failure_scope : std::uint8_t {
+  none,      // sent
+  site,      // the server or the way to it, before any transaction (up to AUTH)
+  message,   // this message's transaction (MAIL, DATA, the body, the dot) or a local refusal
+  recipient, // the recipients (RCPT): each recipient_result says its own
+};
+failure_scope scope_of(phase p);
+
 // What became of one envelope recipient (Postfix's smtp_rcpt.c).
 struct recipient_result {
   std::string address;
@@ -82,8 +113,12 @@ struct recipient_result {
 // recipients, or the accepted ones receive the message twice.
 struct outcome {
   outcome_kind kind = outcome_kind::transient;
-  reply last;        // the reply that decided it (code 0 when none: connection or timeout)
-  std::string error; // local description: "connect: Connection refused", "timeout in RCPT", ...
+  smtp::phase at = phase::local;             // where it was decided
+  failure_scope scope = failure_scope::none; // what a failure is about (scope_of(at))
+  reply last; // the reply that decided it (code 0 when none: connection or timeout)
+  // Local description, for people: "connect: Connection refused", "timeout in RCPT", ...
+  // Nothing decides on its wording: `kind`, `at`, `scope` and `last` are the data.
+  std::string error;
   std::vector<recipient_result> recipients;
 
   // Some recipients got the message and some were refused.

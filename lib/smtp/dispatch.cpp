@@ -24,10 +24,10 @@ using clock = std::chrono::steady_clock;
 namespace {
 
 outcome dns_failure(const dns::mx_result& mx) {
-  outcome o;
-  o.kind = mx.status == dns::status::permanent ? outcome_kind::permanent : outcome_kind::transient;
+  outcome o = mx.status == dns::status::permanent
+                  ? classify::local_permanent("DNS: " + mx.error, phase::resolve)
+                  : classify::local_transient("DNS: " + mx.error, phase::resolve);
   o.last.enhanced = mx.enhanced; // no SMTP reply: code stays 0
-  o.error = "DNS: " + mx.error;
   return o;
 }
 
@@ -46,12 +46,36 @@ outcome dispatch_result::overall() const {
   return domains.front().outcome;
 }
 
-std::vector<std::string> dispatch_result::deferred_recipients() const {
-  std::vector<std::string> out;
-  for (const auto& d : domains)
-    if (d.outcome.kind == outcome_kind::transient)
-      out.insert(out.end(), d.recipients.begin(), d.recipients.end());
-  return out;
+verdict judge(const dispatch_result& r) {
+  verdict v;
+  auto place = [&v](recipient_result rr) {
+    switch (rr.kind) {
+    case outcome_kind::sent:
+      v.delivered.push_back(std::move(rr.address));
+      break;
+    case outcome_kind::permanent:
+      v.bounced.push_back(std::move(rr));
+      break;
+    case outcome_kind::transient:
+      v.retry.push_back(std::move(rr));
+      break;
+    }
+  };
+  const outcome* first_sent = nullptr;
+  for (const auto& d : r.domains) {
+    if (d.outcome.kind == outcome_kind::sent && !first_sent) first_sent = &d.outcome;
+    if (!d.outcome.recipients.empty()) {
+      for (const auto& rr : d.outcome.recipients)
+        place(rr);
+      continue;
+    }
+    for (const auto& rcpt : d.recipients) // a failure before any RCPT: the domain's outcome
+      place({rcpt, d.outcome.kind, d.outcome.last});
+  }
+  // Some domains took it, others did not: sent, with the others in the lists.
+  v.decided = first_sent ? *first_sent : r.overall();
+  v.decided.recipients.clear();
+  return v;
 }
 
 struct dispatcher::impl {
@@ -153,7 +177,7 @@ struct dispatcher::impl {
                                            const before_dot_fn* before_dot) {
     domain_outcome r{g.domain, g.recipients, {}, {}};
     if (g.domain.empty()) {
-      r.outcome = classify::local_permanent("recipient address without a domain");
+      r.outcome = classify::local_permanent("recipient address without a domain", phase::rcpt);
       co_return r;
     }
     auto permit = co_await gate.acquire(g.domain, tenant);
@@ -179,7 +203,7 @@ struct dispatcher::impl {
       outcome o = co_await hc.c->send(sub, message, before_dot);
       --hc.busy;
       hc.last_used = clock::now();
-      gate.on_reply(g.domain, o.last.code, o.last.enhanced);
+      gate.on_reply(g.domain, o.last);
       r.host = t.host + '[' + t.address + ']';
       next = o.kind != outcome_kind::sent && route::try_next_host(o);
       r.outcome = std::move(o);
@@ -212,7 +236,7 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
   if (d.cfg.mode == route::mode::relay) {
     auto permit = co_await d.gate.acquire(d.cfg.smtp.host, tenant);
     outcome o = co_await d.relay->send(env, message, before_dot);
-    d.gate.on_reply(d.cfg.smtp.host, o.last.code, o.last.enhanced);
+    d.gate.on_reply(d.cfg.smtp.host, o.last);
     for (const auto& g : groups)
       res.domains.push_back({g.domain, g.recipients, o, d.relay_label()});
     co_return res;
@@ -250,33 +274,10 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
   co_return res;
 }
 
-outcome dispatcher::merge(const dispatch_result& r) {
-  outcome out = r.overall();
-  out.recipients.clear();
-  const outcome* first_sent = nullptr;
-  for (const auto& d : r.domains) {
-    if (d.outcome.kind == outcome_kind::sent && !first_sent) first_sent = &d.outcome;
-    if (!d.outcome.recipients.empty()) {
-      out.recipients.insert(out.recipients.end(), d.outcome.recipients.begin(),
-                            d.outcome.recipients.end());
-      continue;
-    }
-    for (const auto& rcpt : d.recipients) // a failure before any RCPT: the domain's outcome
-      out.recipients.push_back({rcpt, d.outcome.kind, d.outcome.last});
-  }
-  if (first_sent && out.kind != outcome_kind::sent) {
-    // Some domains took it, others did not: sent, with the others in `recipients`.
-    out.kind = outcome_kind::sent;
-    out.last = first_sent->last;
-    out.error.clear();
-  }
-  return out;
-}
-
 awaitable<outcome> dispatcher::probe() {
   impl& d = *impl_;
   if (d.relay) co_return co_await d.relay->probe();
-  co_return classify::sent({});
+  co_return classify::sent({}, phase::local);
 }
 
 void dispatcher::close_idle() {

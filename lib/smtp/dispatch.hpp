@@ -54,10 +54,23 @@ struct dispatch_result {
   // One outcome for callers that keep one status per message: sent when every domain was;
   // else the first transient one (the message is retried); else the first permanent one.
   smtp::outcome overall() const;
-  // The recipients of transient domains: what a retry should carry (already sent ones must
-  // not be sent again).
-  std::vector<std::string> deferred_recipients() const;
 };
+
+// What one send did, recipient by recipient: the one result a caller acts on.
+struct verdict {
+  std::vector<std::string> delivered;    // have the message (envelope spelling)
+  std::vector<recipient_result> bounced; // refused for good, each with the reply that decided
+  // Refused for now: what a retry carries, and only that (the delivered ones must not get
+  // the message twice).
+  std::vector<recipient_result> retry;
+  // The message as a whole, for logs and the status event (its `recipients` empty): sent when
+  // some recipient got it; else the first transient domain's outcome; else the first
+  // permanent one.
+  outcome decided;
+};
+// Every domain's recipients, each in one of the three lists (a domain that failed before
+// RCPT: all its recipients with the domain's outcome), in envelope order per list.
+verdict judge(const dispatch_result& r);
 
 // Threading: as smtp::client (one executor, no concurrent handlers; destroy after every
 // send() has completed).
@@ -78,10 +91,6 @@ public:
   boost::asio::awaitable<dispatch_result> send(const envelope& env, std::string_view message,
                                                std::string_view tenant = {},
                                                const before_dot_fn* before_dot = nullptr);
-  // The recipients' results of every domain as one outcome, for callers that retry by
-  // recipient: `sent` when some recipient got the message (partial() then tells the rest).
-  static outcome merge(const dispatch_result& r);
-
   // Relay mode: client::probe(). Direct mode: nothing to probe ahead (sent: ok).
   boost::asio::awaitable<outcome> probe();
 

@@ -63,14 +63,15 @@ plan for_server(const envelope& env, bool server_offers_smtputf8) {
 outcome all_refused(const plan& p) {
   for (const auto& r : p.refused)
     if (r) {
-      outcome o;
+      outcome o = classify::local_permanent(
+          r->last.enhanced == "5.6.7"
+              ? "no recipient can be written for this server: " + r->address +
+                    " has a non-ASCII local part and the server does not offer SMTPUTF8"
+              : "no recipient can be written for this server: " + r->address +
+                    " has no A-label form",
+          phase::rcpt);
       o.kind = r->kind;
       o.last = r->last;
-      o.error = r->last.enhanced == "5.6.7"
-                    ? "no recipient can be written for this server: " + r->address +
-                          " has a non-ASCII local part and the server does not offer SMTPUTF8"
-                    : "no recipient can be written for this server: " + r->address +
-                          " has no A-label form";
       return o;
     }
   return classify::local_permanent("no recipients");

@@ -10,27 +10,24 @@
 
 namespace iaposte::smtp::classify {
 
-// The step a command belongs to, as it appears in error strings ("reply to RCPT").
-// "greeting", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "end of data",
-// "RSET", "QUIT".
-using phase = std::string_view;
-
-outcome sent(reply r);
+outcome sent(reply r, phase at = phase::dot);
 
 // A complete reply that is not the one expected: 4xx transient, 5xx permanent (RFC 5321
 // §4.2.1); anything else (a 2xx/3xx out of sequence) is a protocol error, transient.
-outcome rejected(phase p, reply r);
+outcome rejected(phase at, reply r);
 
 // No reply could be read: all transient (RFC 5321 §4.5.4.1: the client retries later).
-outcome timeout_reading(phase p);
-outcome timeout_writing(phase p);
-outcome read_error(phase p, const boost::system::error_code& ec);
-outcome write_error(phase p, const boost::system::error_code& ec);
-outcome malformed(phase p, std::string_view parser_error);
+outcome timeout_reading(phase at);
+outcome timeout_writing(phase at);
+outcome read_error(phase at, const boost::system::error_code& ec);
+outcome write_error(phase at, const boost::system::error_code& ec);
+outcome malformed(phase at, std::string_view parser_error);
 
-// Local failures decided before or without the server.
-outcome local_permanent(std::string error);
-outcome local_transient(std::string error);
+// Failures decided here, without a reply: before or without the server (phase::local), or at
+// a step that could not be done (resolve, connect, the TLS handshake, a required STARTTLS or
+// AUTH mechanism the server does not offer).
+outcome local_permanent(std::string error, phase at = phase::local);
+outcome local_transient(std::string error, phase at = phase::local);
 
 // An address only SMTPUTF8 can carry (a UTF-8 local part: it has no ASCII form, RFC 6531 §3.3)
 // for a server that does not offer SMTPUTF8: permanent, as the same server would refuse it

@@ -56,6 +56,15 @@ std::string enhanced_code(std::string_view text, char class_digit) {
 
 } // namespace
 
+bool reply::asks_to_slow_down() const {
+  return closing() || (transient() && enhanced.size() > 4 && enhanced.compare(0, 4, "4.7.") == 0);
+}
+
+bool reply::bad_address() const {
+  // The enhanced code's class says permanent, also for a refusal decided here (code 0).
+  return enhanced.size() > 4 && enhanced.compare(0, 4, "5.1.") == 0;
+}
+
 std::string reply::text() const {
   std::string out;
   for (const auto& l : lines) {

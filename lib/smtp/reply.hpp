@@ -15,9 +15,22 @@ struct reply {
   std::vector<std::string> lines; // text of each line, code and separator removed
 
   std::string text() const; // lines joined with " "
+
+  // What a reply says, decided here once (RFC 5321 §4.2.1, RFC 3463).
   bool positive() const { return code >= 200 && code < 400; }
+  bool completion() const { return code >= 200 && code < 300; } // 2xx: done
   bool transient() const { return code >= 400 && code < 500; }
   bool permanent() const { return code >= 500 && code < 600; }
+  // 421: the server is closing the channel (§3.8); nothing more can be said on it.
+  bool closing() const { return code == 421; }
+  // The server asks us to send more slowly: 421, or a 4xx whose enhanced code is 4.7.x
+  // (security or policy: Gmail's and Yahoo's rate limits). Another 4xx (a 451 4.3.0 local
+  // error, greylisting) says nothing about the rate. Traffic shaping cuts the rate.
+  bool asks_to_slow_down() const;
+  // A permanent refusal of the address itself: enhanced 5.1.x (bad mailbox, bad domain, RFC
+  // 3463 §3.2), from the server or decided here (code 0). The tenant's suppression list takes
+  // such a recipient (a hard bounce).
+  bool bad_address() const;
 };
 
 // Incremental parser: feed bytes as they arrive, take complete replies.

@@ -57,15 +57,12 @@ std::vector<target> targets(const dns::mx_result& mx, std::size_t max) {
 }
 
 bool try_next_host(const outcome& o) {
-  const std::string& e = o.error;
-  auto starts = [&](std::string_view p) { return e.rfind(p, 0) == 0; };
-  auto has = [&](std::string_view w) { return e.find(w) != std::string::npos; };
-  if (o.kind == outcome_kind::permanent) return starts("STARTTLS required but not offered");
-  if (o.kind != outcome_kind::transient) return false;
-  if (starts("resolve ") || starts("connect ") || starts("timeout connecting") ||
-      starts("timeout in TLS handshake") || starts("TLS handshake"))
-    return true;
-  return has("greeting") || has("EHLO") || has("HELO") || has("STARTTLS");
+  if (o.kind == outcome_kind::sent || o.scope != failure_scope::site) return false;
+  // AUTH is the account's business: every MX of a domain would say the same.
+  if (o.kind == outcome_kind::transient) return o.at != phase::auth;
+  // Permanent: only our own TLS policy's refusal, decided without a reply (the server does
+  // not offer STARTTLS); another MX of the domain may offer it.
+  return o.at == phase::starttls && o.last.code == 0;
 }
 
 } // namespace iaposte::smtp::route

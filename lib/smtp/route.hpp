@@ -58,10 +58,10 @@ struct target {
 std::vector<target> targets(const dns::mx_result& mx, std::size_t max);
 
 // After a failed attempt on one MX address: whether the next one may be tried. Only when the
-// message cannot have reached this server: connection failures, timeouts and 4xx before MAIL
-// (greeting, EHLO/HELO, STARTTLS, the TLS handshake), and "STARTTLS required but not offered"
-// (Postfix defers that one too). A 5xx greeting, or anything from MAIL on, decides.
-// Reads the wording of smtp/outcome.cpp and session.cpp; tests/unit/smtp/route_test.cpp pins it.
+// message cannot have reached this server: a failure of the site (failure_scope::site:
+// resolve, connect, the TLS handshake, timeouts and 4xx before MAIL: greeting, EHLO/HELO,
+// STARTTLS), and a required STARTTLS the server does not offer (Postfix defers that one too).
+// A 5xx greeting, AUTH, or anything from MAIL on decides. Reads the outcome's data only.
 bool try_next_host(const outcome& o);
 
 } // namespace iaposte::smtp::route

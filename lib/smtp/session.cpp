@@ -26,10 +26,6 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-bool is_2xx(const reply& r) {
-  return r.code >= 200 && r.code < 300;
-}
-
 // Wipes a buffer that held a secret before it is freed.
 void wipe(std::string& s) {
   volatile char* p = s.data();
@@ -63,12 +59,12 @@ outcome session::fail(outcome o) {
   return o;
 }
 
-outcome session::refuse(std::string_view phase, reply r) {
+outcome session::refuse(phase at, reply r) {
   // A 4xx or 5xx leaves the session in a known state (RFC 5321 §4.1.4), except 421, which
   // announces the server is closing (§3.8). Anything else is out of sequence: we no longer
   // know what the server thinks, so the connection is not reused.
-  bool known_state = (r.transient() || r.permanent()) && r.code != 421;
-  outcome o = classify::rejected(phase, std::move(r));
+  bool known_state = (r.transient() || r.permanent()) && !r.closing();
+  outcome o = classify::rejected(at, std::move(r));
   if (!known_state) close();
   return o;
 }
@@ -107,7 +103,7 @@ void session::on_timer() {
   wait_timer();
 }
 
-awaitable<std::optional<outcome>> session::write(std::string_view bytes, std::string_view phase,
+awaitable<std::optional<outcome>> session::write(std::string_view bytes, phase at,
                                                  clock::time_point deadline) {
   auto buf = asio::buffer(bytes.data(), bytes.size());
   arm(deadline);
@@ -118,8 +114,7 @@ awaitable<std::optional<outcome>> session::write(std::string_view bytes, std::st
   auto [ec, n] = co_await std::move(op);
   disarm();
   if (ec)
-    co_return fail(timed_out_ ? classify::timeout_writing(phase)
-                              : classify::write_error(phase, ec));
+    co_return fail(timed_out_ ? classify::timeout_writing(at) : classify::write_error(at, ec));
   co_return std::nullopt;
 }
 
@@ -158,15 +153,14 @@ awaitable<std::optional<outcome>> session::write_payload(bool hold_dot) {
   auto [ec, n] = co_await std::move(op);
   disarm();
   if (ec)
-    co_return fail(timed_out_ ? classify::timeout_writing("message body")
-                              : classify::write_error("message body", ec));
+    co_return fail(timed_out_ ? classify::timeout_writing(phase::body)
+                              : classify::write_error(phase::body, ec));
   co_return std::nullopt;
 }
 
 // Replies are read into one buffer per session and fed to the parser; bytes after a complete
 // reply stay buffered for the next one (a pipelining server may send several at once).
-awaitable<session::chat_result> session::read_reply(std::string_view phase,
-                                                    clock::time_point deadline) {
+awaitable<session::chat_result> session::read_reply(phase at, clock::time_point deadline) {
   chat_result out;
   for (;;) {
     if (rpos_ < rlen_) {
@@ -175,11 +169,11 @@ awaitable<session::chat_result> session::read_reply(std::string_view phase,
       rpos_ += used;
       if (st == reply_parser::state::complete) {
         out.r = parser_.take();
-        if (out.r.code == 421) close(); // RFC 5321 §3.8: the server is closing the channel
+        if (out.r.closing()) close(); // RFC 5321 §3.8: the server is closing the channel
         co_return out;
       }
       if (st == reply_parser::state::error) {
-        out.failure = fail(classify::malformed(phase, parser_.error()));
+        out.failure = fail(classify::malformed(at, parser_.error()));
         co_return out;
       }
     }
@@ -191,18 +185,17 @@ awaitable<session::chat_result> session::read_reply(std::string_view phase,
     auto [ec, n] = co_await std::move(op);
     disarm();
     if (ec) {
-      out.failure =
-          fail(timed_out_ ? classify::timeout_reading(phase) : classify::read_error(phase, ec));
+      out.failure = fail(timed_out_ ? classify::timeout_reading(at) : classify::read_error(at, ec));
       co_return out;
     }
     rlen_ = n;
   }
 }
 
-awaitable<session::chat_result> session::chat(std::string_view command, std::string_view phase) {
+awaitable<session::chat_result> session::chat(std::string_view command, phase at) {
   auto deadline = clock::now() + cfg_->command_timeout;
-  if (auto f = co_await write(command, phase, deadline)) co_return chat_result{{}, std::move(f)};
-  co_return co_await read_reply(phase, deadline);
+  if (auto f = co_await write(command, at, deadline)) co_return chat_result{{}, std::move(f)};
+  co_return co_await read_reply(at, deadline);
 }
 
 awaitable<std::optional<outcome>> session::connect(clock::time_point deadline) {
@@ -219,7 +212,9 @@ awaitable<std::optional<outcome>> session::connect(clock::time_point deadline) {
     tcp::resolver resolver(co_await asio::this_coro::executor);
     auto [rec, results] =
         co_await resolver.async_resolve(cfg_->host, std::to_string(cfg_->port), use_tuple);
-    if (rec) co_return classify::local_transient("resolve " + cfg_->host + ": " + rec.message());
+    if (rec)
+      co_return classify::local_transient("resolve " + cfg_->host + ": " + rec.message(),
+                                          phase::resolve);
     for (const auto& e : results)
       endpoints.push_back(e.endpoint());
   }
@@ -232,8 +227,11 @@ awaitable<std::optional<outcome>> session::connect(clock::time_point deadline) {
     if (!cec || timed_out_) break;
   }
   disarm();
-  if (timed_out_) co_return fail(classify::local_transient("timeout connecting to " + where));
-  if (cec) co_return fail(classify::local_transient("connect " + where + ": " + cec.message()));
+  if (timed_out_)
+    co_return fail(classify::local_transient("timeout connecting to " + where, phase::connect));
+  if (cec)
+    co_return fail(
+        classify::local_transient("connect " + where + ": " + cec.message(), phase::connect));
   sock.set_option(tcp::no_delay(true), ec);
   usable_ = true;
   co_return std::nullopt;
@@ -242,30 +240,32 @@ awaitable<std::optional<outcome>> session::connect(clock::time_point deadline) {
 awaitable<std::optional<outcome>> session::handshake(clock::time_point deadline) {
   std::string error;
   if (!tls::prepare(stream_, cfg_->host, tls::verifies(*cfg_), error))
-    co_return fail(classify::local_transient(std::move(error)));
+    co_return fail(classify::local_transient(std::move(error), phase::tls));
   arm(deadline);
   auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::client, use_tuple);
   disarm();
-  if (timed_out_) co_return fail(classify::local_transient("timeout in TLS handshake"));
-  if (ec) co_return fail(classify::local_transient(tls::describe_handshake_error(stream_, ec)));
+  if (timed_out_) co_return fail(classify::local_transient("timeout in TLS handshake", phase::tls));
+  if (ec)
+    co_return fail(
+        classify::local_transient(tls::describe_handshake_error(stream_, ec), phase::tls));
   tls_active_ = true;
   co_return std::nullopt;
 }
 
 awaitable<std::optional<outcome>> session::hello() {
-  auto e = co_await chat(protocol::ehlo(cfg_->helo_name), "EHLO");
+  auto e = co_await chat(protocol::ehlo(cfg_->helo_name), phase::ehlo);
   if (e.failure) co_return std::move(e.failure);
-  if (is_2xx(e.r)) {
+  if (e.r.completion()) {
     caps_ = parse_ehlo(e.r);
     co_return std::nullopt;
   }
-  if (!e.r.permanent()) co_return refuse("EHLO", std::move(e.r));
+  if (!e.r.permanent()) co_return refuse(phase::ehlo, std::move(e.r));
   // RFC 5321 §3.2: a server that does not support EHLO answers 5xx; HELO then, and no
   // extensions.
   caps_ = {};
-  auto h = co_await chat(protocol::helo(cfg_->helo_name), "HELO");
+  auto h = co_await chat(protocol::helo(cfg_->helo_name), phase::helo);
   if (h.failure) co_return std::move(h.failure);
-  if (!is_2xx(h.r)) co_return refuse("HELO", std::move(h.r));
+  if (!h.r.completion()) co_return refuse(phase::helo, std::move(h.r));
   co_return std::nullopt;
 }
 
@@ -276,16 +276,16 @@ awaitable<std::optional<outcome>> session::starttls() {
     // a configuration problem retrying will not fix.
     if (required)
       co_return classify::local_permanent("STARTTLS required but not offered by " + cfg_->host +
-                                          ":" + std::to_string(cfg_->port));
+                                              ":" + std::to_string(cfg_->port),
+                                          phase::starttls);
     co_return std::nullopt;
   }
-  auto r = co_await chat(protocol::starttls, "STARTTLS");
+  auto r = co_await chat(protocol::starttls, phase::starttls);
   if (r.failure) co_return std::move(r.failure);
   if (r.r.code != 220) {
     // Opportunistic: a refused STARTTLS leaves a plaintext session in a known state; go on.
-    if (!required && (r.r.transient() || r.r.permanent()) && r.r.code != 421)
-      co_return std::nullopt;
-    co_return refuse("STARTTLS", std::move(r.r));
+    if (!required && (r.r.transient() || r.r.permanent()) && !r.r.closing()) co_return std::nullopt;
+    co_return refuse(phase::starttls, std::move(r.r));
   }
   // RFC 3207 §5, CVE-2011-0411: anything the server sent after its 220 was written before the
   // handshake and must not be read as if it came through TLS.
@@ -297,50 +297,51 @@ awaitable<std::optional<outcome>> session::starttls() {
 
 awaitable<std::optional<outcome>> session::authenticate() {
   if (!tls_active_ && !cfg_->allow_plaintext_auth)
-    co_return classify::local_permanent("AUTH refused: connection not encrypted");
+    co_return classify::local_permanent("AUTH refused: connection not encrypted", phase::auth);
   if (!cfg_->oauth2_token.empty()) {
     // A token configured means XOAUTH2 and nothing else: the password, if any, is not a
     // fallback the operator asked for.
     if (!caps_.auth_xoauth2)
-      co_return classify::local_permanent("AUTH: XOAUTH2 configured but not offered by " +
-                                          cfg_->host);
+      co_return classify::local_permanent(
+          "AUTH: XOAUTH2 configured but not offered by " + cfg_->host, phase::auth);
     std::string command = protocol::auth_xoauth2(cfg_->user, cfg_->oauth2_token);
-    auto r = co_await chat(command, "AUTH");
+    auto r = co_await chat(command, phase::auth);
     wipe(command);
     if (r.failure) co_return std::move(r.failure);
     if (r.r.code == 334) {
       // The token was refused: the 334 carries a base64 JSON status, the client answers with an
       // empty line and the server then sends its final 4xx/5xx (Google's XOAUTH2 protocol).
-      r = co_await chat(protocol::auth_cancel_challenge, "AUTH");
+      r = co_await chat(protocol::auth_cancel_challenge, phase::auth);
       if (r.failure) co_return std::move(r.failure);
     }
-    if (r.r.code != 235) co_return refuse("AUTH", std::move(r.r));
+    if (r.r.code != 235) co_return refuse(phase::auth, std::move(r.r));
     co_return std::nullopt;
   }
   if (caps_.auth_plain) {
     std::string command = protocol::auth_plain(cfg_->user, cfg_->password);
-    auto r = co_await chat(command, "AUTH");
+    auto r = co_await chat(command, phase::auth);
     wipe(command);
     if (r.failure) co_return std::move(r.failure);
-    if (r.r.code != 235) co_return refuse("AUTH", std::move(r.r));
+    if (r.r.code != 235) co_return refuse(phase::auth, std::move(r.r));
     co_return std::nullopt;
   }
   if (caps_.auth_login) {
     // RFC 4954 §4 with the LOGIN mechanism: the server prompts for the user name, then the
     // password, each with a 334.
-    auto r = co_await chat(protocol::auth_login, "AUTH");
+    auto r = co_await chat(protocol::auth_login, phase::auth);
     for (const std::string* secret : {&cfg_->user, &cfg_->password}) {
       if (r.failure) co_return std::move(r.failure);
-      if (r.r.code != 334) co_return refuse("AUTH", std::move(r.r));
+      if (r.r.code != 334) co_return refuse(phase::auth, std::move(r.r));
       std::string answer = protocol::auth_login_answer(*secret);
-      r = co_await chat(answer, "AUTH");
+      r = co_await chat(answer, phase::auth);
       wipe(answer);
     }
     if (r.failure) co_return std::move(r.failure);
-    if (r.r.code != 235) co_return refuse("AUTH", std::move(r.r));
+    if (r.r.code != 235) co_return refuse(phase::auth, std::move(r.r));
     co_return std::nullopt;
   }
-  co_return classify::local_permanent("AUTH: the server offers neither PLAIN nor LOGIN");
+  co_return classify::local_permanent("AUTH: the server offers neither PLAIN nor LOGIN",
+                                      phase::auth);
 }
 
 awaitable<std::optional<outcome>> session::open() {
@@ -354,9 +355,9 @@ awaitable<std::optional<outcome>> session::open() {
   // RFC 5321 §4.5.3.2.1: the greeting has its own timeout, counted from the connection.
   const auto greeting_deadline =
       cfg_->greeting_timeout.count() > 0 ? clock::now() + cfg_->greeting_timeout : deadline;
-  auto g = co_await read_reply("greeting", greeting_deadline);
+  auto g = co_await read_reply(phase::greeting, greeting_deadline);
   if (g.failure) co_return std::move(g.failure);
-  if (g.r.code != 220) co_return refuse("greeting", std::move(g.r));
+  if (g.r.code != 220) co_return refuse(phase::greeting, std::move(g.r));
   greeting_ = std::move(g.r);
 
   if (auto f = co_await hello()) co_return f;
@@ -375,14 +376,15 @@ std::optional<outcome> session::check_extensions(protocol::mail_params& params) 
     if (caps_.size > 0 && payload_.message_size > caps_.size)
       return classify::local_permanent(
           "message too large for the server: " + std::to_string(payload_.message_size) +
-          " bytes, SIZE limit " + std::to_string(caps_.size));
+              " bytes, SIZE limit " + std::to_string(caps_.size),
+          phase::mail);
   }
   // 8-bit content to a server without 8BITMIME (RFC 6152 §3): we do not downgrade (that is
   // MIME's job, and lib/mime composes 7-bit); the same server would refuse again, so permanent.
   if (payload_.eight_bit) {
     if (!caps_.eightbitmime)
       return classify::local_permanent(
-          "message has 8-bit content but the server does not offer 8BITMIME");
+          "message has 8-bit content but the server does not offer 8BITMIME", phase::mail);
     params.body_8bitmime = true;
   }
   // Internationalised addresses (SMTPUTF8): intl::for_server(), in deliver().
@@ -396,31 +398,31 @@ awaitable<std::optional<outcome>> session::pipelined_group(const envelope& env, 
   const auto mail_to = phase_timeout(cfg_->mail_timeout, cfg_->command_timeout);
   const auto rcpt_to = phase_timeout(cfg_->rcpt_timeout, cfg_->command_timeout);
   const auto data_to = phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout);
-  if (auto f = co_await write(out_, "MAIL", clock::now() + mail_to)) {
+  if (auto f = co_await write(out_, phase::mail, clock::now() + mail_to)) {
     lost_before_mail_ = true;
     co_return f;
   }
   if (reused) {
-    auto r = co_await read_reply("RSET", clock::now() + cfg_->command_timeout);
+    auto r = co_await read_reply(phase::rset, clock::now() + cfg_->command_timeout);
     if (r.failure) {
       lost_before_mail_ = true;
       co_return std::move(r.failure);
     }
-    if (!is_2xx(r.r)) {
+    if (!r.r.completion()) {
       lost_before_mail_ = true;
-      co_return fail(classify::rejected("RSET", std::move(r.r)));
+      co_return fail(classify::rejected(phase::rset, std::move(r.r)));
     }
   }
-  auto m = co_await read_reply("MAIL", clock::now() + mail_to);
-  if (m.failure || m.r.code == 421) lost_before_mail_ = true;
+  auto m = co_await read_reply(phase::mail, clock::now() + mail_to);
+  if (m.failure || m.r.closing()) lost_before_mail_ = true;
   if (m.failure) co_return std::move(m.failure);
   mail = std::move(m.r);
-  if (mail.code == 421) co_return std::nullopt; // closed; judge() says so
+  if (mail.closing()) co_return std::nullopt; // closed; judge() says so
   for (std::size_t i = 0; i < env.rcpt_to.size(); ++i) {
-    auto r = co_await read_reply("RCPT", clock::now() + rcpt_to);
+    auto r = co_await read_reply(phase::rcpt, clock::now() + rcpt_to);
     if (r.failure) co_return std::move(r.failure);
     rcpt_replies_.push_back(std::move(r.r));
-    if (rcpt_replies_.back().code == 421) co_return std::nullopt;
+    if (rcpt_replies_.back().closing()) co_return std::nullopt;
   }
   co_return std::nullopt;
 }
@@ -431,31 +433,31 @@ awaitable<std::optional<outcome>> session::stepwise_group(const envelope& env, b
   const auto mail_to = phase_timeout(cfg_->mail_timeout, cfg_->command_timeout);
   const auto rcpt_to = phase_timeout(cfg_->rcpt_timeout, cfg_->command_timeout);
   if (reused) {
-    auto r = co_await chat(protocol::rset, "RSET");
-    if (r.failure || !is_2xx(r.r)) {
+    auto r = co_await chat(protocol::rset, phase::rset);
+    if (r.failure || !r.r.completion()) {
       lost_before_mail_ = true;
       if (r.failure) co_return std::move(r.failure);
-      co_return fail(classify::rejected("RSET", std::move(r.r)));
+      co_return fail(classify::rejected(phase::rset, std::move(r.r)));
     }
   }
   out_.clear();
   protocol::append_mail_from(out_, env.mail_from, mail_params_);
-  auto m = co_await write(out_, "MAIL", clock::now() + mail_to);
+  auto m = co_await write(out_, phase::mail, clock::now() + mail_to);
   chat_result mr;
-  if (!m) mr = co_await read_reply("MAIL", clock::now() + mail_to);
-  if (m || mr.failure || mr.r.code == 421) lost_before_mail_ = true;
+  if (!m) mr = co_await read_reply(phase::mail, clock::now() + mail_to);
+  if (m || mr.failure || mr.r.closing()) lost_before_mail_ = true;
   if (m) co_return m;
   if (mr.failure) co_return std::move(mr.failure);
   mail = std::move(mr.r);
-  if (!is_2xx(mail)) co_return std::nullopt;
+  if (!mail.completion()) co_return std::nullopt;
   for (const auto& rcpt : env.rcpt_to) {
     out_.clear();
     protocol::append_rcpt_to(out_, rcpt);
-    if (auto f = co_await write(out_, "RCPT", clock::now() + rcpt_to)) co_return f;
-    auto r = co_await read_reply("RCPT", clock::now() + rcpt_to);
+    if (auto f = co_await write(out_, phase::rcpt, clock::now() + rcpt_to)) co_return f;
+    auto r = co_await read_reply(phase::rcpt, clock::now() + rcpt_to);
     if (r.failure) co_return std::move(r.failure);
     rcpt_replies_.push_back(std::move(r.r));
-    if (rcpt_replies_.back().code == 421) break;
+    if (rcpt_replies_.back().closing()) break;
   }
   co_return std::nullopt;
 }
@@ -515,10 +517,10 @@ awaitable<outcome> session::transact(const envelope& env, std::span<const std::s
   std::vector<recipient_result> recipients;
   std::optional<reply> data;
   // With PIPELINING the DATA reply follows the RCPT replies, unless a 421 ended the group.
-  bool ended = mail.code == 421 || (!rcpt_replies_.empty() && rcpt_replies_.back().code == 421);
+  bool ended = mail.closing() || (!rcpt_replies_.empty() && rcpt_replies_.back().closing());
   if (pipelining && !ended) {
     auto d = co_await read_reply(
-        "DATA", clock::now() + phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout));
+        phase::data, clock::now() + phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout));
     if (d.failure) co_return std::move(*d.failure);
     data = std::move(d.r);
   }
@@ -526,8 +528,8 @@ awaitable<outcome> session::transact(const envelope& env, std::span<const std::s
   if (v.action == transaction::next::send_data) {
     const auto deadline =
         clock::now() + phase_timeout(cfg_->data_start_timeout, cfg_->command_timeout);
-    if (auto f = co_await write(protocol::data, "DATA", deadline)) co_return std::move(*f);
-    auto d = co_await read_reply("DATA", deadline);
+    if (auto f = co_await write(protocol::data, phase::data, deadline)) co_return std::move(*f);
+    auto d = co_await read_reply(phase::data, deadline);
     if (d.failure) co_return std::move(*d.failure);
     data = std::move(d.r);
     v = transaction::judge(mail, rcpt_replies_, &*data, names, recipients);
@@ -538,7 +540,7 @@ awaitable<outcome> session::transact(const envelope& env, std::span<const std::s
   switch (v.action) {
   case transaction::next::send_data: // judge() never asks twice; a bug if it does
     close();
-    o = classify::local_transient("internal error: DATA asked for twice");
+    o = classify::local_transient("internal error: DATA asked for twice", phase::data);
     break;
   case transaction::next::close:
     close();
@@ -551,8 +553,8 @@ awaitable<outcome> session::transact(const envelope& env, std::span<const std::s
   case transaction::next::lone_dot: {
     // The server said 354 although nobody is to receive the message (RFC 2920 §3.1): end the
     // transaction with the terminator alone; its reply does not change the outcome.
-    auto w = co_await write(protocol::lone_dot, "end of data", clock::now() + final_to);
-    if (!w) (void)co_await read_reply("end of data", clock::now() + final_to);
+    auto w = co_await write(protocol::lone_dot, phase::dot, clock::now() + final_to);
+    if (!w) (void)co_await read_reply(phase::dot, clock::now() + final_to);
     o = std::move(*v.result);
     break;
   }
@@ -566,21 +568,21 @@ awaitable<outcome> session::transact(const envelope& env, std::span<const std::s
       // The body is with the server; the caller's word, then the final dot.
       if (!co_await (*before_dot)()) {
         close(); // no dot: the server discards the transaction
-        o = classify::local_transient("not sent: the attempt was not recorded in time");
+        o = classify::local_transient("not sent: the attempt was not recorded in time", phase::dot);
         break;
       }
-      if (auto f = co_await write(protocol::lone_dot, "final dot", clock::now() + final_to)) {
+      if (auto f = co_await write(protocol::lone_dot, phase::dot, clock::now() + final_to)) {
         o = std::move(*f);
         break;
       }
     }
-    auto e = co_await read_reply("end of data", clock::now() + final_to);
+    auto e = co_await read_reply(phase::dot, clock::now() + final_to);
     if (e.failure)
       o = std::move(*e.failure);
-    else if (is_2xx(e.r))
+    else if (e.r.completion())
       o = classify::sent(std::move(e.r));
     else
-      o = refuse("end of data", std::move(e.r));
+      o = refuse(phase::dot, std::move(e.r));
     break;
   }
   }
@@ -591,9 +593,9 @@ awaitable<outcome> session::transact(const envelope& env, std::span<const std::s
 
 awaitable<bool> session::reset() {
   if (!usable_) co_return false;
-  auto r = co_await chat(protocol::rset, "RSET");
+  auto r = co_await chat(protocol::rset, phase::rset);
   if (r.failure) co_return false;
-  if (!is_2xx(r.r)) {
+  if (!r.r.completion()) {
     close();
     co_return false;
   }
@@ -601,7 +603,7 @@ awaitable<bool> session::reset() {
 }
 
 awaitable<void> session::quit() {
-  if (usable_) co_await chat(protocol::quit, "QUIT"); // the reply does not matter
+  if (usable_) co_await chat(protocol::quit, phase::quit); // the reply does not matter
   close();
 }
 

@@ -81,18 +81,17 @@ private:
   boost::asio::awaitable<std::optional<outcome>> starttls();
   boost::asio::awaitable<std::optional<outcome>> authenticate();
 
-  boost::asio::awaitable<std::optional<outcome>>
-  write(std::string_view bytes, std::string_view phase, clock::time_point deadline);
+  boost::asio::awaitable<std::optional<outcome>> write(std::string_view bytes, phase at,
+                                                       clock::time_point deadline);
   // The DATA payload as a gather write; each write that makes progress extends the deadline
   // by data_block_timeout (RFC 5321 §4.5.3.2.5).
   boost::asio::awaitable<std::optional<outcome>> write_payload(bool hold_dot = false);
-  boost::asio::awaitable<chat_result> read_reply(std::string_view phase,
-                                                 clock::time_point deadline);
+  boost::asio::awaitable<chat_result> read_reply(phase at, clock::time_point deadline);
   // One command and its reply under one command_timeout (Postfix's smtp_chat_cmd/resp).
-  boost::asio::awaitable<chat_result> chat(std::string_view command, std::string_view phase);
+  boost::asio::awaitable<chat_result> chat(std::string_view command, phase at);
 
-  outcome fail(outcome o);                         // closes, returns o
-  outcome refuse(std::string_view phase, reply r); // a reply other than the expected one
+  outcome fail(outcome o);           // closes, returns o
+  outcome refuse(phase at, reply r); // a reply other than the expected one
 
   // The transaction proper, for the envelope as written on the wire; `names`: the caller's
   // spelling of each env.rcpt_to, under which results are reported.

@@ -140,13 +140,8 @@ void shaper::release(std::string_view d, std::string_view t) {
     --it->second.in_flight;
 }
 
-bool asks_to_slow_down(int code, std::string_view enhanced) {
-  return code == 421 || (code / 100 == 4 && enhanced.substr(0, 4) == "4.7.");
-}
-
-bool shaper::on_reply(std::string_view d, int code, std::string_view enhanced,
-                      clock::time_point now) {
-  if (!asks_to_slow_down(code, enhanced)) return false;
+bool shaper::on_reply(std::string_view d, const reply& r, clock::time_point now) {
+  if (!r.asks_to_slow_down()) return false;
   key_state& s = destination(d, now);
   const auto& sd = cfg_.slow_down;
   // Sends in flight together all hear the same "slow down": one cut per settle period.
@@ -260,8 +255,8 @@ asio::awaitable<gate::permit> gate::acquire(std::string_view destination, std::s
   }
 }
 
-void gate::on_reply(std::string_view destination, int code, std::string_view enhanced) {
-  impl_->state.on_reply(destination, code, enhanced, clock::now());
+void gate::on_reply(std::string_view destination, const reply& r) {
+  impl_->state.on_reply(destination, r, clock::now());
 }
 
 shaping::shaper& gate::shaper() {

@@ -12,14 +12,11 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "smtp/reply.hpp"
+
 namespace iaposte::smtp::shaping {
 
 using clock = std::chrono::steady_clock;
-
-// Whether a reply asks the sender to slow down: 421 (closing: too many connections,
-// overloaded) or a 4xx with an enhanced 4.7.x status (policy: rate limited). Another 4xx,
-// a 451 4.3.0 (local error) or a greylisting 450/451, says nothing about the rate.
-bool asks_to_slow_down(int code, std::string_view enhanced);
 
 struct limits {
   std::size_t max_concurrent = 0; // sends at once; 0: unlimited
@@ -89,11 +86,9 @@ public:
                        clock::time_point now);
   void release(std::string_view destination, std::string_view tenant);
 
-  // Every reply that ended a send to `destination` (code 0: none), with its enhanced status
-  // ("" when none). One that asks to slow down (asks_to_slow_down) cuts the rate; true when
-  // it did.
-  bool on_reply(std::string_view destination, int code, std::string_view enhanced,
-                clock::time_point now);
+  // Every reply that ended a send to `destination` (code 0: none). One that asks to slow down
+  // (reply::asks_to_slow_down) cuts the rate; true when it did.
+  bool on_reply(std::string_view destination, const reply& r, clock::time_point now);
 
   // The destination's rate now, in messages per second (0: unlimited).
   double rate(std::string_view destination, clock::time_point now);
@@ -149,7 +144,7 @@ public:
 
   // Waits (timers only) until both the destination and the tenant allow one more send.
   boost::asio::awaitable<permit> acquire(std::string_view destination, std::string_view tenant);
-  void on_reply(std::string_view destination, int code, std::string_view enhanced);
+  void on_reply(std::string_view destination, const reply& r);
   shaping::shaper& shaper();
 
 private:

@@ -8,10 +8,6 @@ namespace iaposte::smtp::transaction {
 
 namespace {
 
-bool is_2xx(const reply& r) {
-  return r.code >= 200 && r.code < 300;
-}
-
 // 4xx and 5xx leave the server in a known state (RFC 5321 §4.1.4), except 421 (§3.8: closing).
 bool known_refusal(const reply& r) {
   return (r.transient() || r.permanent()) && r.code != 421;
@@ -28,14 +24,14 @@ verdict judge(const reply& mail, std::span<const reply> rcpts, const reply* data
   verdict v;
   recipients.clear();
   recipients.reserve(addresses.size());
-  bool any_421 = mail.code == 421 || (data && data->code == 421);
+  bool any_421 = mail.closing() || (data && data->closing());
   for (const auto& r : rcpts)
-    any_421 = any_421 || r.code == 421;
+    any_421 = any_421 || r.closing();
 
-  if (!is_2xx(mail)) {
+  if (!mail.completion()) {
     // Every recipient shares the MAIL refusal (settle() fills them in); with PIPELINING the
     // server has also answered the RCPTs (503 "need MAIL") and DATA.
-    v.result = classify::rejected("MAIL", mail);
+    v.result = classify::rejected(phase::mail, mail);
     if (any_421 || !known_refusal(mail))
       v.action = next::close;
     else if (data && data->code == 354)
@@ -49,14 +45,14 @@ verdict judge(const reply& mail, std::span<const reply> rcpts, const reply* data
   const reply* first_permanent = nullptr;
   for (std::size_t i = 0; i < rcpts.size() && i < addresses.size(); ++i) {
     const reply& r = rcpts[i];
-    if (is_2xx(r)) {
+    if (r.completion()) {
       // Its reply is the message's, set by settle(): no copy of the RCPT reply here.
       recipients.push_back({addresses[i], outcome_kind::sent, reply{}});
       ++v.accepted;
       continue;
     }
     if (!known_refusal(r)) { // 421, or a 3xx/2xx-like reply out of sequence
-      v.result = classify::rejected("RCPT", r);
+      v.result = classify::rejected(phase::rcpt, r);
       v.action = next::close;
       return v;
     }
@@ -65,7 +61,8 @@ verdict judge(const reply& mail, std::span<const reply> rcpts, const reply* data
     if (r.permanent() && !first_permanent) first_permanent = &r;
   }
   if (rcpts.size() < addresses.size()) { // the conversation stopped early (421 at DATA...)
-    v.result = classify::local_transient("connection ended before every RCPT was answered");
+    v.result =
+        classify::local_transient("connection ended before every RCPT was answered", phase::rcpt);
     v.action = next::close;
     return v;
   }
@@ -74,9 +71,10 @@ verdict judge(const reply& mail, std::span<const reply> rcpts, const reply* data
     // Nobody to deliver to: any 4xx defers the message (a later try may reach them), else it
     // bounces with the first 5xx.
     if (first_transient || first_permanent)
-      v.result = classify::rejected("RCPT", first_transient ? *first_transient : *first_permanent);
+      v.result =
+          classify::rejected(phase::rcpt, first_transient ? *first_transient : *first_permanent);
     else
-      v.result = classify::local_permanent("no recipients");
+      v.result = classify::local_permanent("no recipients", phase::rcpt);
     if (any_421)
       v.action = next::close;
     else if (data && data->code == 354)
@@ -96,7 +94,7 @@ verdict judge(const reply& mail, std::span<const reply> rcpts, const reply* data
     v.action = next::send_body;
     return v;
   }
-  v.result = classify::rejected("DATA", *data);
+  v.result = classify::rejected(phase::data, *data);
   v.action = known_refusal(*data) ? next::rset : next::close;
   return v;
 }

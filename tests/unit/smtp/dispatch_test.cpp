@@ -171,7 +171,22 @@ TEST_CASE("direct: one envelope, outcomes per domain: sent, null MX, NXDOMAIN, D
   CHECK(r.domains[3].outcome.kind == outcome_kind::transient);
   CHECK(r.domains[3].outcome.last.enhanced == "4.4.3");
   CHECK(r.overall().kind == outcome_kind::transient);
-  CHECK(r.deferred_recipients() == std::vector<std::string>{"e@refused.test"});
+  // The one verdict: who has it, who bounced (with the reply), who is retried.
+  auto v = judge(r);
+  CHECK(v.delivered == std::vector<std::string>{"b@failover.test", "f@failover.test"});
+  REQUIRE(v.bounced.size() == 2);
+  CHECK(v.bounced[0].address == "c@nullmx.test");
+  CHECK(v.bounced[0].last.enhanced == "5.1.10");
+  CHECK(v.bounced[1].address == "d@nxdomain.test");
+  CHECK(v.bounced[1].last.bad_address());
+  REQUIRE(v.retry.size() == 1);
+  CHECK(v.retry[0].address == "e@refused.test");
+  CHECK(v.retry[0].last.enhanced == "4.4.3");
+  CHECK(v.decided.kind == outcome_kind::sent); // some recipients have it
+  CHECK(v.decided.recipients.empty());
+  CHECK(r.domains[3].outcome.at == phase::resolve);
+  CHECK(r.domains[3].outcome.scope == failure_scope::site);
+  CHECK(r.domains[1].outcome.at == phase::resolve);
 }
 
 TEST_CASE("direct: a domain without MX is delivered to its own address (implicit MX)") {
@@ -306,9 +321,12 @@ TEST_CASE("direct: an internationalised domain's MX is looked up in A-labels; wi
   CHECK(o.outcome.recipients[1].address == "hélène@exemple-été.test");
   CHECK(o.outcome.recipients[1].kind == outcome_kind::permanent);
   CHECK(o.outcome.recipients[1].last.enhanced == "5.6.7");
-  auto merged = dispatcher::merge(r);
-  CHECK(merged.kind == outcome_kind::sent);
-  CHECK(merged.partial());
+  auto v = judge(r);
+  CHECK(v.decided.kind == outcome_kind::sent);
+  CHECK(v.delivered == std::vector<std::string>{"bob@exemple-été.test"});
+  REQUIRE(v.bounced.size() == 1);
+  CHECK(v.bounced[0].last.enhanced == "5.6.7");
+  CHECK(v.retry.empty());
   auto got = mx.messages();
   REQUIRE(got.size() == 1);
   CHECK(got[0].has(R"("rcpt_tos": ["bob@xn--exemple-t-i4ab.test"])"));

@@ -224,6 +224,41 @@ TEST_CASE("reply helpers: text joins lines, classes follow the first digit") {
   CHECK(reply{554, "", {}}.permanent());
 }
 
+TEST_CASE("what asks to slow down: 421, or a 4xx with an enhanced 4.7.x; not greylisting or a "
+          "local error") {
+  CHECK(reply{421, "", {}}.asks_to_slow_down());
+  CHECK(reply{421, "4.3.2", {}}.asks_to_slow_down());
+  CHECK(reply{451, "4.7.1", {}}.asks_to_slow_down()); // Gmail's "rate limited"
+  CHECK(reply{450, "4.7.0", {}}.asks_to_slow_down());
+  CHECK(reply{452, "4.7.28", {}}.asks_to_slow_down());
+  CHECK_FALSE(reply{451, "4.3.0", {}}.asks_to_slow_down()); // local error (chaos's 20% of 4xx)
+  CHECK_FALSE(reply{451, "", {}}.asks_to_slow_down());
+  CHECK_FALSE(reply{450, "4.2.1", {}}.asks_to_slow_down()); // mailbox busy, greylisting
+  CHECK_FALSE(reply{452, "4.5.3", {}}.asks_to_slow_down()); // too many recipients
+  CHECK_FALSE(reply{550, "5.7.1", {}}.asks_to_slow_down()); // permanent: not shaping's business
+  CHECK_FALSE(reply{250, "2.0.0", {}}.asks_to_slow_down());
+  CHECK_FALSE(reply{0, "", {}}.asks_to_slow_down());      // no reply at all
+  CHECK_FALSE(reply{451, "4.7", {}}.asks_to_slow_down()); // not a full enhanced status
+}
+
+TEST_CASE("a bad address: an enhanced 5.1.x, from the server or decided here") {
+  CHECK(reply{550, "5.1.1", {}}.bad_address());       // no such mailbox
+  CHECK(reply{553, "5.1.3", {}}.bad_address());       // bad syntax
+  CHECK(reply{0, "5.1.3", {}}.bad_address());         // no A-label form (classify::no_ascii_form)
+  CHECK_FALSE(reply{550, "5.7.1", {}}.bad_address()); // policy, not the address
+  CHECK_FALSE(reply{550, "", {}}.bad_address());      // no enhanced code: unknown
+  CHECK_FALSE(reply{450, "4.1.1", {}}.bad_address()); // for now only
+  CHECK_FALSE(reply{550, "5.1", {}}.bad_address());   // not a full enhanced status
+}
+
+TEST_CASE("completion is 2xx only; closing is 421") {
+  CHECK(reply{250, "", {}}.completion());
+  CHECK_FALSE(reply{354, "", {}}.completion());
+  CHECK(reply{354, "", {}}.positive());
+  CHECK(reply{421, "", {}}.closing());
+  CHECK_FALSE(reply{450, "", {}}.closing());
+}
+
 TEST_CASE("EHLO capabilities: keywords are case-insensitive, the first line is the domain") {
   reply r{250,
           "",

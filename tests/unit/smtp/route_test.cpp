@@ -67,37 +67,58 @@ TEST_CASE("per-destination settings: exact domain, then the nearest .parent, the
   CHECK(route::lookup(m, "other.org", tls_mode::implicit) == tls_mode::implicit);
 }
 
-// These pin the wording of smtp/outcome.cpp and session.cpp that try_next_host() reads: if one
-// fails after a change there, update route.cpp with it.
+// try_next_host() reads the outcome's phase, scope, kind and reply, never its wording.
 TEST_CASE("the next MX is tried after a failure to connect or a 4xx before MAIL") {
   namespace ae = boost::asio::error;
-  CHECK(
-      route::try_next_host(classify::local_transient("connect 192.0.2.1:25: Connection refused")));
-  CHECK(route::try_next_host(classify::local_transient("timeout connecting to 192.0.2.1:25")));
-  CHECK(route::try_next_host(classify::local_transient("timeout in TLS handshake")));
-  CHECK(
-      route::try_next_host(classify::local_transient("TLS handshake: certificate verify failed")));
-  CHECK(route::try_next_host(classify::timeout_reading("greeting")));
-  CHECK(route::try_next_host(classify::read_error("greeting", ae::eof)));
-  CHECK(route::try_next_host(classify::malformed("greeting", "bad code")));
-  CHECK(route::try_next_host(classify::rejected("greeting", reply{421, "4.3.2", {"busy"}})));
-  CHECK(route::try_next_host(classify::rejected("EHLO", reply{421, "", {"bye"}})));
-  CHECK(route::try_next_host(classify::rejected("STARTTLS", reply{454, "", {"no TLS"}})));
-  CHECK(route::try_next_host(
-      classify::local_permanent("STARTTLS required but not offered by mx.example.com")));
+  CHECK(route::try_next_host(classify::local_transient("any words", phase::connect)));
+  CHECK(route::try_next_host(classify::local_transient("any words", phase::resolve)));
+  CHECK(route::try_next_host(classify::local_transient("any words", phase::tls)));
+  CHECK(route::try_next_host(classify::timeout_reading(phase::greeting)));
+  CHECK(route::try_next_host(classify::read_error(phase::greeting, ae::eof)));
+  CHECK(route::try_next_host(classify::malformed(phase::greeting, "bad code")));
+  CHECK(route::try_next_host(classify::rejected(phase::greeting, reply{421, "4.3.2", {"busy"}})));
+  CHECK(route::try_next_host(classify::rejected(phase::ehlo, reply{421, "", {"bye"}})));
+  CHECK(route::try_next_host(classify::write_error(phase::helo, ae::broken_pipe)));
+  CHECK(route::try_next_host(classify::rejected(phase::starttls, reply{454, "", {"no TLS"}})));
+  CHECK(route::try_next_host(classify::local_permanent("not offered", phase::starttls)));
 }
 
-TEST_CASE("a 5xx greeting, and anything from MAIL on, decides without another MX") {
+TEST_CASE("a 5xx greeting, AUTH, and anything from MAIL on, decide without another MX") {
   namespace ae = boost::asio::error;
-  CHECK_FALSE(route::try_next_host(classify::rejected("greeting", reply{554, "", {"go away"}})));
-  CHECK_FALSE(route::try_next_host(classify::rejected("MAIL", reply{451, "", {"later"}})));
-  CHECK_FALSE(route::try_next_host(classify::rejected("RCPT", reply{450, "", {"greylisted"}})));
-  CHECK_FALSE(route::try_next_host(classify::rejected("RCPT", reply{550, "", {"unknown"}})));
+  CHECK_FALSE(route::try_next_host(classify::rejected(phase::greeting, reply{554, "", {"go"}})));
+  CHECK_FALSE(route::try_next_host(classify::rejected(phase::starttls, reply{554, "", {"no"}})));
+  CHECK_FALSE(route::try_next_host(classify::rejected(phase::auth, reply{454, "", {"later"}})));
+  CHECK_FALSE(route::try_next_host(classify::local_permanent("no mechanism", phase::auth)));
+  CHECK_FALSE(route::try_next_host(classify::rejected(phase::mail, reply{451, "", {"later"}})));
+  CHECK_FALSE(route::try_next_host(classify::rejected(phase::rcpt, reply{450, "", {"grey"}})));
+  CHECK_FALSE(route::try_next_host(classify::rejected(phase::rcpt, reply{550, "", {"unknown"}})));
   // The message may have been delivered: trying another MX could send it twice.
-  CHECK_FALSE(route::try_next_host(classify::timeout_reading("end of data")));
-  CHECK_FALSE(route::try_next_host(classify::read_error("end of data", ae::eof)));
+  CHECK_FALSE(route::try_next_host(classify::timeout_reading(phase::dot)));
+  CHECK_FALSE(route::try_next_host(classify::read_error(phase::dot, ae::eof)));
+  CHECK_FALSE(route::try_next_host(classify::timeout_writing(phase::body)));
   CHECK_FALSE(route::try_next_host(classify::sent(reply{250, "", {"ok"}})));
   CHECK_FALSE(route::try_next_host(classify::local_permanent("no recipients")));
+  CHECK_FALSE(route::try_next_host(classify::local_transient("cancelled waiting")));
+}
+
+TEST_CASE("every outcome carries its phase and scope; the words stay as before") {
+  auto o = classify::rejected(phase::rcpt, reply{550, "5.1.1", {"no such user"}});
+  CHECK(o.at == phase::rcpt);
+  CHECK(o.scope == failure_scope::recipient);
+  CHECK(o.error == "RCPT rejected: 550 no such user");
+  o = classify::timeout_reading(phase::dot);
+  CHECK(o.scope == failure_scope::message);
+  CHECK(o.error == "timeout waiting for reply to end of data");
+  o = classify::timeout_writing(phase::body);
+  CHECK(o.error == "timeout sending message body");
+  o = classify::timeout_reading(phase::greeting);
+  CHECK(o.scope == failure_scope::site);
+  CHECK(o.error == "timeout waiting for greeting");
+  CHECK(classify::sent(reply{250, "", {"ok"}}).scope == failure_scope::none);
+  CHECK(classify::needs_smtputf8("recipient", "\xc3\xa9@x.test").at == phase::rcpt);
+  CHECK(classify::needs_smtputf8("sender", "\xc3\xa9@x.test").at == phase::mail);
+  for (int p = 0; p <= static_cast<int>(phase::quit); ++p)
+    CHECK(to_string(static_cast<phase>(p)) != "?");
 }
 
 } // namespace test_unit_smtp_route_test
