@@ -29,6 +29,7 @@
 #include "smtp/dispatch.hpp"
 #include "store/content_lookup.hpp"
 #include "store/store.hpp"
+#include "worker/after_attempt.hpp"
 #include "worker/bridge.hpp"
 
 namespace iaposte::worker {
@@ -123,14 +124,14 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   // A recipient refused for good with an enhanced code 5.1.x (bad mailbox or domain, RFC 3463
   // §3.2) goes on the tenant's suppression list: the next mail to it ends `suppressed`
   // instead of hurting the sender's reputation with another bounce.
-  void suppress_hard_bounces(const core::request& req, const smtp::outcome& out,
-                             const std::vector<std::string>& rcpts) {
+  void suppress_hard_bounces(const core::request& req, const smtp::verdict& v) {
     if (!lookup) return;
-    auto add = [&](const std::string& address, const smtp::reply& r) {
-      if (r.enhanced.rfind("5.1.", 0) != 0) return;
+    for (const auto& b : v.bounced) {
+      const smtp::reply& r = b.last;
+      if (!r.bad_address()) continue;
       store::suppression s;
       s.tenant = req.tenant;
-      s.address = store::address_key(address);
+      s.address = store::address_key(b.address);
       s.reason = store::suppression_reason::hard_bounce;
       s.source_request_id = req.request_id;
       s.note = core::clean_text(std::to_string(r.code) + " " + r.enhanced + " " + r.text(), 200);
@@ -138,15 +139,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       log::info(
           "request.suppressed_address",
           {{"request_id", req.request_id}, {"tenant", req.tenant}, {"reason", "hard_bounce"}});
-    };
-    bool per_recipient = false;
-    for (const auto& r : out.recipients)
-      if (r.kind == smtp::outcome_kind::permanent) {
-        add(r.address, r.last);
-        per_recipient = true;
-      }
-    if (!per_recipient && out.kind == smtp::outcome_kind::permanent && rcpts.size() == 1)
-      add(rcpts.front(), out.last);
+    }
   }
 
   // What the status topic says of a request (find_published).
@@ -662,8 +655,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     // ones are retried (the accepted ones must not get it twice); suppressed ones never are.
     smtp::envelope env{req.from.email, req.envelope_recipients()};
     const std::string suppressed = drop_suppressed(env.rcpt_to, stored.suppressed);
-    std::size_t delivered_to = 0;
-    std::string undelivered; // "addr (550 5.1.1 ...); ..." refused for good along the way
+    progress settled; // who has it, who was refused for good, across attempts
 
     auto event = [&](status s, int attempt) {
       core::status_event ev;
@@ -914,96 +906,55 @@ struct worker::impl : std::enable_shared_from_this<impl> {
           if (!db.leases_safe()) co_return false;
           co_return co_await record_within(ev, cfg.confirm_timeout);
         };
-      smtp::outcome out = smtp::dispatcher::merge(co_await smtp.send(
+      const smtp::verdict v = smtp::judge(co_await smtp.send(
           env, message, req.tenant, cfg.confirm_before_dot ? &mark_sending : nullptr));
-      suppress_hard_bounces(req, out, env.rcpt_to);
+      suppress_hard_bounces(req, v);
+      const smtp::outcome& out = v.decided;
+      stats.smtp_no_reply_streak = out.last.code == 0 ? stats.smtp_no_reply_streak + 1 : 0;
+      std::chrono::milliseconds delay{0};
+      if (!v.retry.empty())
+        delay = core::backoff_delay(cfg.backoff, attempt,
+                                    std::uniform_real_distribution<double>(0, 1)(rng));
+      const auto next = core::clock::now() + delay;
+      attempt_limits limits; // (no braced list in a coroutine: see the top of this file)
+      limits.attempt = attempt;
+      limits.max_attempts = cfg.backoff.max_attempts;
+      limits.next_too_late = next >= deadline;
+      decision d = after_attempt(v, settled, limits);
       nlohmann::json fields{{"request_id", req.request_id},
                             {"tenant", req.tenant},
                             {"attempt", attempt},
                             {"smtp.code", out.last.code},
                             {"smtp.enhanced", out.last.enhanced}};
       if (!out.error.empty()) fields["error"] = out.error;
-      core::smtp_reply_info reply{out.last.code, out.last.enhanced, out.last.text()};
-      stats.smtp_no_reply_streak = out.last.code == 0 ? stats.smtp_no_reply_streak + 1 : 0;
-      std::string why = out.error.empty() ? reply.text : out.error;
-      if (out.kind == smtp::outcome_kind::sent && out.partial()) {
-        // Some recipients took it: they are done; the permanently refused ones are noted; the
-        // others (4xx) are retried alone below, as a transient outcome of this attempt.
-        std::vector<std::string> again;
-        std::string deferred_why;
-        for (const auto& r : out.recipients) {
-          std::string line = r.address + " (" + std::to_string(r.last.code) +
-                             (r.last.enhanced.empty() ? "" : " " + r.last.enhanced) + ")";
-          if (r.kind == smtp::outcome_kind::sent)
-            ++delivered_to;
-          else if (r.kind == smtp::outcome_kind::permanent)
-            undelivered += (undelivered.empty() ? "" : "; ") + line;
-          else {
-            again.push_back(r.address);
-            deferred_why += (deferred_why.empty() ? "" : "; ") + line;
-            reply = {r.last.code, r.last.enhanced, r.last.text()};
-          }
-        }
-        fields["recipients_refused"] = undelivered;
-        if (again.empty()) {
-          final_ev = event(status::sent, attempt);
-          final_ev.smtp = core::smtp_reply_info{out.last.code, out.last.enhanced, out.last.text()};
-          final_ev.reason = "not delivered to: " + undelivered;
-          log::info("request.sent", std::move(fields));
-          break;
-        }
-        env.rcpt_to = std::move(again);
-        why = "delivered to " + std::to_string(delivered_to) + " recipient(s), deferred for " +
-              deferred_why;
-        out.kind = smtp::outcome_kind::transient;
-      } else if (out.kind == smtp::outcome_kind::sent) {
-        final_ev = event(status::sent, attempt);
-        final_ev.smtp = reply;
-        if (!undelivered.empty()) final_ev.reason = "not delivered to: " + undelivered;
+      if (!settled.undelivered.empty()) fields["recipients_refused"] = settled.undelivered;
+      if (d.step == next_step::retry) {
+        last_reply = d.reply;
+        last_error = d.reason;
+        auto ev = event(status::deferred, attempt);
+        ev.smtp = std::move(d.reply);
+        ev.reason = std::move(d.reason);
+        ev.next_attempt_at = next;
+        fields["delay_ms"] = delay.count();
+        log::info("request.deferred", std::move(fields));
+        count(status::deferred);
+        note(std::move(ev));
+        env.rcpt_to = std::move(d.retry_to);
+        wait_for = next;
+        continue;
+      }
+      final_ev = event(d.step == next_step::sent      ? status::sent
+                       : d.step == next_step::bounced ? status::bounced
+                                                      : status::failed,
+                       attempt);
+      final_ev.smtp = std::move(d.reply);
+      final_ev.reason = std::move(d.reason);
+      if (d.step == next_step::sent)
         log::info("request.sent", std::move(fields));
-        break;
-      }
-      if (out.kind == smtp::outcome_kind::permanent && delivered_to > 0) {
-        // The last recipients bounced, the others had it: sent, with who did not get it.
-        undelivered += (undelivered.empty() ? "" : "; ") + why;
-        final_ev = event(status::sent, attempt);
-        final_ev.smtp = reply;
-        final_ev.reason = "not delivered to: " + undelivered;
-        log::warn("request.sent", std::move(fields));
-        break;
-      }
-      if (out.kind == smtp::outcome_kind::permanent) {
-        final_ev = event(status::bounced, attempt);
-        final_ev.smtp = reply;
-        final_ev.reason = why;
-        log::warn("request.bounced", std::move(fields));
-        break;
-      }
-      last_reply = reply;
-      last_error = why;
-      auto delay = core::backoff_delay(cfg.backoff, attempt,
-                                       std::uniform_real_distribution<double>(0, 1)(rng));
-      auto next = core::clock::now() + delay;
-      bool expired = next >= deadline;
-      if (attempt >= cfg.backoff.max_attempts || expired) {
-        final_ev = event(status::failed, attempt);
-        final_ev.smtp = reply;
-        final_ev.reason =
-            (expired ? "expired before the next attempt; last error: "
-                     : "gave up after " + std::to_string(attempt) + " attempts; last error: ") +
-            why;
-        log::warn("request.failed", std::move(fields));
-        break;
-      }
-      auto ev = event(status::deferred, attempt);
-      ev.smtp = reply;
-      ev.reason = why;
-      ev.next_attempt_at = next;
-      fields["delay_ms"] = delay.count();
-      log::info("request.deferred", std::move(fields));
-      count(status::deferred);
-      note(std::move(ev));
-      wait_for = next;
+      else
+        log::warn(d.step == next_step::bounced ? "request.bounced" : "request.failed",
+                  std::move(fields));
+      break;
     }
     if (!suppressed.empty() && final_ev.status == status::sent)
       final_ev.reason +=
