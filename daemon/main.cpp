@@ -312,8 +312,7 @@ int run(const config::daemon_config& cfg, content::stage& stage, const unsubscri
   wcfg.max_parked = cfg.delivery.max_parked;
   wcfg.internal_error_attempts = cfg.delivery.internal_error_attempts;
   wcfg.content_threads = cfg.content.threads;
-  for (const auto& t : cfg.delivery.retry_tiers)
-    wcfg.retry_tiers.push_back({t.topic, t.delay});
+  wcfg.retry_tiers = cfg.delivery.retry_tiers;
   for (std::size_t b = 0, e; b < cfg.delivery.hold_negative.size(); b = e + 1) {
     e = cfg.delivery.hold_negative.find(',', b);
     if (e == std::string::npos) e = cfg.delivery.hold_negative.size();

@@ -17,6 +17,7 @@
 #include "content/stage.hpp"
 #include "core/backoff.hpp"
 #include "core/request.hpp"
+#include "kafka/protocol.hpp"
 #include "smtp/client.hpp"
 #include "smtp/dispatch.hpp"
 #include "store/store.hpp"
@@ -39,18 +40,13 @@ struct kafka_config {
 };
 
 // A fixed-delay retry topic (retry.tiers: "topic:delay_ms,...").
-struct retry_tier {
-  std::string topic;
-  std::chrono::milliseconds delay{0};
-};
+using retry_tier = kafka::retry_tier;
 
 struct delivery_config {
   std::size_t max_in_flight = 1000;
   // Waits up to this long are in-process; longer ones go through the retry topics.
   std::chrono::milliseconds in_process_max{60000};
-  std::vector<retry_tier> retry_tiers{{"iaposte.retry.1m", std::chrono::minutes(1)},
-                                      {"iaposte.retry.10m", std::chrono::minutes(10)},
-                                      {"iaposte.retry.1h", std::chrono::hours(1)}};
+  std::vector<retry_tier> retry_tiers = kafka::default_retry_tiers();
   // Bound of all retries, from the request's first production (or its send_at).
   std::chrono::milliseconds lifetime{std::chrono::hours(24 * 5)};
   // "at_most_once": each attempt recorded before its final dot; a crash in that window

@@ -7,7 +7,9 @@
 #include <mutex>
 #include <thread>
 
-#include "kafka/kafka.hpp"
+#include "kafka/detail.hpp"
+#include "kafka/finder.hpp"
+#include "kafka/protocol.hpp"
 #include "log/log.hpp"
 
 namespace iaposte::kafka {
@@ -21,10 +23,6 @@ struct search {
   key_finder::done_fn done;
   std::optional<std::string> found;
 };
-
-std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 constexpr int op_timeout_ms = 10000;
 constexpr auto scan_timeout = std::chrono::seconds(60);
@@ -43,19 +41,14 @@ struct key_finder::impl {
 
   // One scan for every search in `batch`; returns an error text, empty on success.
   std::string scan(std::vector<search>& batch) {
-    auto conf = std::unique_ptr<RdKafka::Conf>(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-    std::string err;
-    auto set = [&](const std::string& k, const std::string& v) {
-      if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
-        throw std::runtime_error("kafka config " + k + ": " + err);
-    };
-    set("bootstrap.servers", brokers);
-    set("client.id", "iaposted-finder");
-    set("group.id", "iaposted-finder"); // required by the API; never joined (assign only)
-    set("enable.auto.commit", "false");
-    set("enable.partition.eof", "true");
+    auto conf = detail::make_conf(brokers, {});
+    detail::set_or_throw(*conf, "client.id", "iaposted-finder");
+    detail::set_or_throw(*conf, "group.id", "iaposted-finder"); // required; never joined
+    detail::set_or_throw(*conf, "enable.auto.commit", "false");
+    detail::set_or_throw(*conf, "enable.partition.eof", "true");
     for (const auto& [k, v] : extra)
-      set(k, v);
+      detail::set_or_throw(*conf, k, v);
+    std::string err;
     std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
     if (!c) return "consumer: " + err;
 
@@ -197,7 +190,8 @@ void key_finder::find(std::string key, std::chrono::system_clock::time_point sin
                       done_fn done) {
   {
     std::lock_guard lock(impl_->mu);
-    impl_->queue.push_back({std::move(key), since, std::move(match), std::move(done), std::nullopt});
+    impl_->queue.push_back(
+        {std::move(key), since, std::move(match), std::move(done), std::nullopt});
   }
   impl_->cv.notify_one();
 }

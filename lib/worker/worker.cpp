@@ -377,30 +377,6 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     return cfg.hold_negative_tenants.count("*") || cfg.hold_negative_tenants.count(tenant);
   }
 
-  static std::int64_t epoch_ms(core::clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  }
-
-  // A time header (ms since the epoch) of a message from a retry topic.
-  static std::optional<core::clock::time_point> header_time(const kafka::message& m,
-                                                            std::string_view name) {
-    const std::string* v = m.header(name);
-    if (!v) return std::nullopt;
-    std::int64_t ms = 0;
-    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), ms);
-    if (ec != std::errc{} || end != v->data() + v->size()) return std::nullopt;
-    return core::clock::time_point(std::chrono::milliseconds(ms));
-  }
-
-  static std::string source_of(const kafka::message& m) {
-    return m.topic + "/" + std::to_string(m.partition) + "@" + std::to_string(m.offset);
-  }
-
-  // The key of a record whose request_id cannot be read: where it was consumed.
-  static std::string unkeyed_id(const kafka::message& m) {
-    return "kafka:" + m.topic + ":" + std::to_string(m.partition) + ":" + std::to_string(m.offset);
-  }
-
   enum class waited { ready, stopped, handed_off };
 
   // Waits until `target`: in-process when it is near (or no retry topic fits), otherwise
@@ -412,20 +388,12 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     auto remaining =
         std::chrono::duration_cast<std::chrono::milliseconds>(target - core::clock::now());
     if (remaining.count() <= 0) co_return waited::ready;
-    const retry_tier* tier = nullptr;
-    if (remaining > cfg.in_process_max)
-      for (const auto& t : cfg.retry_tiers)
-        if (t.delay <= remaining) tier = &t;
+    const kafka::retry_tier* tier = kafka::tier_for(cfg.retry_tiers, remaining, cfg.in_process_max);
     if (!tier) co_return co_await sleep(remaining) ? waited::ready : waited::stopped;
 
     co_await await_callback<bool>(
         [&](auto done) { db.release(req.tenant, req.request_id, [done] { done(true); }); });
-    const auto now = core::clock::now();
-    kafka::headers hdrs{
-        {std::string(kafka::not_before_header), std::to_string(epoch_ms(now + tier->delay))},
-        {std::string(due_header), std::to_string(epoch_ms(target))},
-        {std::string(first_seen_header), std::to_string(epoch_ms(first_seen))},
-        {"iaposte-source", source_of(m)}};
+    kafka::headers hdrs = kafka::retry_headers(m, *tier, core::clock::now(), target, first_seen);
     if (!co_await produce(tier->topic, req.request_id, m.payload, std::move(hdrs)))
       co_return waited::stopped;
     ++stats.handed_off;
@@ -438,13 +406,12 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
   // A request that gave up: its copy on the DLQ, with the reason and the last SMTP reply.
   awaitable<bool> copy_to_dlq(const kafka::message& m, const core::status_event& ev) {
-    kafka::headers hdrs{{"iaposte-reason", core::clean_text(ev.reason)},
-                        {"iaposte-status", std::string(core::to_string(ev.status))},
-                        {"iaposte-source", source_of(m)}};
+    std::optional<std::string> last_reply;
     if (ev.smtp)
-      hdrs.emplace_back("iaposte-last-reply",
-                        core::clean_text(std::to_string(ev.smtp->code) + " " + ev.smtp->enhanced +
-                                         (ev.smtp->enhanced.empty() ? "" : " ") + ev.smtp->text));
+      last_reply = core::clean_text(std::to_string(ev.smtp->code) + " " + ev.smtp->enhanced +
+                                    (ev.smtp->enhanced.empty() ? "" : " ") + ev.smtp->text);
+    kafka::headers hdrs = kafka::dlq_headers(m, core::to_string(ev.status),
+                                             core::clean_text(ev.reason), std::move(last_reply));
     co_return co_await produce(cfg.dlq_topic, ev.request_id, m.payload, std::move(hdrs));
   }
 
@@ -452,7 +419,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                          nlohmann::json metadata, const std::string& why,
                          nlohmann::json ai_info = nullptr) {
     const std::string reason = core::clean_text(why);
-    if (request_id.empty()) request_id = unkeyed_id(m);
+    if (request_id.empty()) request_id = kafka::unkeyed_id(m);
     if (tenant.empty()) tenant = "_unknown";
     core::status_event ev;
     ev.request_id = std::move(request_id);
@@ -464,12 +431,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     log::warn("request.rejected", {{"request_id", ev.request_id},
                                    {"tenant", ev.tenant},
                                    {"reason", reason},
-                                   {"source", m.topic + "/" + std::to_string(m.partition) + "@" +
-                                                  std::to_string(m.offset)}});
-    kafka::headers hdrs{{"iaposte-reason", reason},
-                        {"iaposte-source-topic", m.topic},
-                        {"iaposte-source-partition", std::to_string(m.partition)},
-                        {"iaposte-source-offset", std::to_string(m.offset)}};
+                                   {"source", kafka::source_of(m)}});
+    kafka::headers hdrs = kafka::rejected_headers(m, reason);
     auto [settled, copied] =
         co_await (settle(ev) && produce(cfg.dlq_topic, ev.request_id, m.payload, std::move(hdrs)));
     if (settled && copied) {
@@ -584,7 +547,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       error = core::clean_text(error, 256);
       ++stats.internal_errors;
       log::error("request.internal_error", {{"request_id", core::clean_text(j.m.key, 128)},
-                                            {"source", source_of(j.m)},
+                                            {"source", kafka::source_of(j.m)},
                                             {"error", error},
                                             {"failures", failures},
                                             {"max_failures", cfg.internal_error_attempts}});
@@ -608,7 +571,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     core::status_event ev;
     ev.request_id = parsed.ok() ? parsed.value->request_id : parsed.request_id;
     ev.tenant = parsed.ok() ? parsed.value->tenant : parsed.tenant;
-    if (ev.request_id.empty()) ev.request_id = unkeyed_id(m);
+    if (ev.request_id.empty()) ev.request_id = kafka::unkeyed_id(m);
     if (ev.tenant.empty()) ev.tenant = "_unknown";
     ev.status = status::failed;
     ev.reason = "internal error: " + error;
@@ -674,14 +637,10 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     // Message-ID, same Date). A request with ai is claimed first and written only when nothing
     // is stored yet: a redelivery or a retry topic's copy never calls the model again.
     const auto date = req.send_at ? std::max(*req.send_at, core::clock::now()) : core::clock::now();
-    store::claim_request claim_req{req.tenant,
-                                   req.request_id,
-                                   message_id,
-                                   req.from.email,
-                                   content.subject,
-                                   static_cast<int>(env.rcpt_to.size()),
-                                   m.topic + "/" + std::to_string(m.partition) + "@" +
-                                       std::to_string(m.offset)};
+    store::claim_request claim_req{req.tenant,         req.request_id,
+                                   message_id,         req.from.email,
+                                   content.subject,    static_cast<int>(env.rcpt_to.size()),
+                                   kafka::source_of(m)};
     if (!uses_ai) {
       auto done = co_await on_pool<content::stage::finished>(
           [&] { return stage.finish(req, content, message_id, date); });
@@ -803,7 +762,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     // Every retry is bounded by the request's lifetime, counted from when it was first
     // produced (carried along the retry topics), and by its expires_at.
     const auto first_seen =
-        header_time(m, first_seen_header)
+        kafka::header_time(m, kafka::first_seen_header)
             .value_or(m.timestamp_ms > 0
                           ? core::clock::time_point(std::chrono::milliseconds(m.timestamp_ms))
                           : core::clock::now());
@@ -823,7 +782,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     req.variables_json = nlohmann::json();
 
     // The first wait: a scheduled send (send_at), or a retry topic's due time.
-    std::optional<core::clock::time_point> wait_for = header_time(m, due_header);
+    std::optional<core::clock::time_point> wait_for = kafka::header_time(m, kafka::due_header);
     if (req.send_at && (!wait_for || *req.send_at > *wait_for)) wait_for = req.send_at;
 
     int attempt = claim.attempts;

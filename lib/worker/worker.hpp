@@ -36,13 +36,6 @@ class stage;
 
 namespace iaposte::worker {
 
-// A retry topic: a request handed to it is consumed again `delay` after it was produced
-// (header kafka::not_before_header). FIFO with one delay per topic.
-struct retry_tier {
-  std::string topic;
-  std::chrono::milliseconds delay{0};
-};
-
 struct worker_config {
   std::string status_topic = "iaposte.status";
   std::string dlq_topic = "iaposte.dlq";
@@ -52,7 +45,7 @@ struct worker_config {
   // Waits (backoff, send_at) up to this long are done in-process; longer ones hand the
   // request to the retry topic with the longest delay not above the wait (hop after hop).
   std::chrono::milliseconds in_process_max{60000};
-  std::vector<retry_tier> retry_tiers; // ascending delays; empty: every wait in-process
+  std::vector<kafka::retry_tier> retry_tiers; // ascending delays; empty: all in-process
   // A request ends `failed` once this long has passed since it was first produced, or at
   // its expires_at if earlier; no attempt starts after that.
   std::chrono::milliseconds lifetime{std::chrono::hours(24 * 5)};
@@ -81,10 +74,6 @@ struct worker_config {
   // Threads for the content stage's CPU work (rendering, DKIM signing).
   std::size_t content_threads = 2;
 };
-
-// Headers of a request on a retry topic, besides kafka::not_before_header.
-inline constexpr std::string_view due_header = "iaposte-due";               // ms since epoch
-inline constexpr std::string_view first_seen_header = "iaposte-first-seen"; // ms since epoch
 
 struct counters {
   std::size_t received = 0, sent = 0, deferred = 0, bounced = 0, failed = 0, rejected = 0,

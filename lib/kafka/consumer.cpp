@@ -1,11 +1,9 @@
-// librdkafka wrappers: group consumer with watermark offsets and pause-based back-pressure,
-// asynchronous producer with delivery callbacks, and topic creation.
-#include "kafka/kafka.hpp"
+// The group consumer: watermark offsets, pause-based back-pressure, not-before holds.
+#include "kafka/consumer.hpp"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
-#include <charconv>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -13,209 +11,20 @@
 #include <stdexcept>
 #include <thread>
 
+#include "kafka/detail.hpp"
+#include "kafka/protocol.hpp"
 #include "log/log.hpp"
 
 namespace iaposte::kafka {
-namespace {
 
-std::unique_ptr<RdKafka::Conf> make_conf(const std::string& brokers, const properties& extra) {
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  auto set = [&](const std::string& k, const std::string& v) {
-    std::string err;
-    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
-      throw std::runtime_error("kafka config " + k + ": " + err);
-  };
-  set("bootstrap.servers", brokers);
-  set("client.id", "iaposted");
-  set("socket.keepalive.enable", "true");
-  for (const auto& [k, v] : extra)
-    set(k, v);
-  return conf;
-}
-
-void set_or_throw(RdKafka::Conf& conf, const std::string& k, const std::string& v) {
-  std::string err;
-  if (conf.set(k, v, err) != RdKafka::Conf::CONF_OK)
-    throw std::runtime_error("kafka config " + k + ": " + err);
-}
-
-// Broker and client errors, as log events; librdkafka retries by itself.
-class event_logger final : public RdKafka::EventCb {
-public:
-  explicit event_logger(std::string role) : role_(std::move(role)) {}
-  void event_cb(RdKafka::Event& e) override {
-    switch (e.type()) {
-    case RdKafka::Event::EVENT_ERROR:
-      log::warn("kafka.error", {{"role", role_},
-                                {"code", RdKafka::err2str(e.err())},
-                                {"detail", e.str()},
-                                {"fatal", e.fatal()}});
-      break;
-    case RdKafka::Event::EVENT_LOG:
-      if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
-        log::warn("kafka.log", {{"role", role_}, {"facility", e.fac()}, {"detail", e.str()}});
-      break;
-    default:
-      break;
-    }
-  }
-
-private:
-  std::string role_;
-};
-
-using delivery_fn = std::function<void(std::string)>;
-
-class delivery_reporter final : public RdKafka::DeliveryReportCb {
-public:
-  void dr_cb(RdKafka::Message& m) override {
-    std::unique_ptr<delivery_fn> done(static_cast<delivery_fn*>(m.msg_opaque()));
-    if (!done) return;
-    (*done)(m.err() == RdKafka::ERR_NO_ERROR ? std::string{} : m.errstr());
-  }
-};
-
-} // namespace
+using detail::make_conf;
+using detail::set_or_throw;
 
 const std::string* message::header(std::string_view name) const {
   for (const auto& [k, v] : hdrs)
     if (k == name) return &v;
   return nullptr;
 }
-
-// ---------------------------------------------------------------- producer
-
-struct producer::impl {
-  event_logger events{"producer"};
-  delivery_reporter reports;
-  std::unique_ptr<RdKafka::Producer> handle;
-  std::atomic<bool> stopping{false};
-  std::thread poller;
-};
-
-producer::producer(producer_config cfg) : impl_(std::make_unique<impl>()) {
-  auto conf = make_conf(cfg.brokers, {});
-  set_or_throw(*conf, "enable.idempotence", "true");
-  set_or_throw(*conf, "linger.ms", std::to_string(cfg.linger.count()));
-  set_or_throw(*conf, "message.timeout.ms", std::to_string(cfg.delivery_timeout.count()));
-  set_or_throw(*conf, "queue.buffering.max.messages", "1000000");
-  for (const auto& [k, v] : cfg.extra)
-    set_or_throw(*conf, k, v);
-  std::string err;
-  if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&impl_->events), err) !=
-          RdKafka::Conf::CONF_OK ||
-      conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&impl_->reports), err) !=
-          RdKafka::Conf::CONF_OK)
-    throw std::runtime_error("kafka producer callbacks: " + err);
-  impl_->handle.reset(RdKafka::Producer::create(conf.get(), err));
-  if (!impl_->handle) throw std::runtime_error("kafka producer: " + err);
-  impl_->poller = std::thread([p = impl_.get()] {
-    while (!p->stopping.load(std::memory_order_relaxed))
-      p->handle->poll(50);
-  });
-}
-
-producer::~producer() {
-  flush(std::chrono::milliseconds{5000});
-  impl_->stopping = true;
-  impl_->poller.join();
-  // Callbacks still pending are failed so that their owners are not left waiting.
-  impl_->handle->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
-  impl_->handle->poll(0);
-}
-
-void producer::produce(const std::string& topic, std::string_view key, std::string_view payload,
-                       std::function<void(std::string)> done, const headers& hdrs) {
-  auto opaque = std::make_unique<delivery_fn>(std::move(done));
-  RdKafka::Headers* h = nullptr;
-  if (!hdrs.empty()) {
-    h = RdKafka::Headers::create();
-    for (const auto& [k, v] : hdrs)
-      h->add(k, v.data(), v.size());
-  }
-  for (int tries = 0;; ++tries) {
-    auto err =
-        impl_->handle->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                               const_cast<char*>(payload.data()), payload.size(), key.data(),
-                               key.size(), 0, h, opaque.get());
-    if (err == RdKafka::ERR_NO_ERROR) {
-      opaque.release(); // owned by the delivery report now, as are the headers
-      return;
-    }
-    // A full local queue means the broker has been away for long; the consumer is paused
-    // long before this in practice. Wait briefly rather than drop.
-    if (err == RdKafka::ERR__QUEUE_FULL && tries < 100) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{10});
-      continue;
-    }
-    delete h;
-    (*opaque)(RdKafka::err2str(err));
-    return;
-  }
-}
-
-bool producer::flush(std::chrono::milliseconds timeout) {
-  return impl_->handle->flush(static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR;
-}
-
-std::size_t producer::queued() const {
-  return static_cast<std::size_t>(impl_->handle->outq_len());
-}
-
-void producer::check_reachable(std::chrono::milliseconds timeout) {
-  RdKafka::Metadata* md = nullptr;
-  auto err = impl_->handle->metadata(true, nullptr, &md, static_cast<int>(timeout.count()));
-  delete md;
-  if (err != RdKafka::ERR_NO_ERROR)
-    throw std::runtime_error("cannot reach Kafka: " + RdKafka::err2str(err));
-}
-
-void producer::ensure_topics(const std::vector<std::string>& topics, int partitions,
-                             std::chrono::milliseconds timeout) {
-  if (topics.empty()) return;
-  rd_kafka_t* rk = impl_->handle->c_ptr();
-  char errstr[512];
-  std::vector<rd_kafka_NewTopic_t*> news;
-  for (const auto& t : topics) {
-    auto* nt = rd_kafka_NewTopic_new(t.c_str(), partitions, 1, errstr, sizeof errstr);
-    if (!nt) {
-      for (auto* n : news)
-        rd_kafka_NewTopic_destroy(n);
-      throw std::runtime_error("topic " + t + ": " + errstr);
-    }
-    news.push_back(nt);
-  }
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), errstr,
-                                              sizeof errstr);
-  rd_kafka_CreateTopics(rk, news.data(), news.size(), opts, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
-  std::string failure;
-  if (!ev) {
-    failure = "timed out creating topics";
-  } else if (rd_kafka_event_error(ev)) {
-    failure = rd_kafka_event_error_string(ev);
-  } else {
-    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
-    for (size_t i = 0; i < n; ++i) {
-      auto code = rd_kafka_topic_result_error(results[i]);
-      if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-        failure += std::string(rd_kafka_topic_result_name(results[i])) + ": " +
-                   rd_kafka_err2str(code) + "; ";
-    }
-  }
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(opts);
-  rd_kafka_queue_destroy(q);
-  for (auto* n : news)
-    rd_kafka_NewTopic_destroy(n);
-  if (!failure.empty()) throw std::runtime_error("cannot create Kafka topics: " + failure);
-}
-
-// ---------------------------------------------------------------- consumer
 
 namespace {
 
@@ -266,7 +75,7 @@ std::string take_error(RdKafka::Error* e) {
 
 struct consumer::impl final : RdKafka::RebalanceCb {
   consumer_config cfg;
-  event_logger events{"consumer"};
+  detail::event_logger events{"consumer"};
   std::unique_ptr<RdKafka::KafkaConsumer> handle;
   std::thread poller;
   std::atomic<bool> stopping{false}, intake_stopped{false}, is_paused{false};
@@ -344,11 +153,8 @@ struct consumer::impl final : RdKafka::RebalanceCb {
     if (!h) return std::nullopt;
     auto hd = h->get_last(std::string(not_before_header));
     if (hd.err() != RdKafka::ERR_NO_ERROR || !hd.value()) return std::nullopt;
-    const char* b = static_cast<const char*>(hd.value());
-    std::int64_t due = 0;
-    auto [end, ec] = std::from_chars(b, b + hd.value_size(), due);
-    if (ec != std::errc{} || end != b + hd.value_size()) return std::nullopt; // ignored: due now
-    if (due <= now_ms()) return std::nullopt;
+    auto due = parse_epoch_ms({static_cast<const char*>(hd.value()), hd.value_size()});
+    if (!due || *due <= now_ms()) return std::nullopt; // malformed: ignored, due now
     return due;
   }
 
