@@ -1,5 +1,6 @@
-// One coroutine per request: validate, render, claim, compose, deliver with backoff,
-// then record and publish the outcome before the offset may be committed.
+// One coroutine per request, in stages over its `flight`: intake (parse, look up, render),
+// compose, claim, AI content, delivery with backoff (after_attempt decides), settle (record
+// and publish the outcome before the offset may be committed).
 #include "worker/worker.hpp"
 
 #include <algorithm>
@@ -39,8 +40,15 @@ using asio::awaitable;
 using namespace asio::experimental::awaitable_operators;
 using core::status;
 
-// The statuses an attempt that reached its final dot can end with. (Outside the coroutine:
-// GCC 12 miscompiles a braced list of string literals in a coroutine frame.)
+// GCC 12 miscompiles some shapes inside coroutines; keep their bodies plain:
+// - a braced list of string literals in a coroutine frame (below);
+// - a closure passed by value to a coroutine is copied bitwise (record());
+// - co_await inside ?: or as the right operand of && / ||;
+// - when handle() was split into stages, two small helper coroutines, each awaited from
+//   another stage, saw their own frame as garbage under ASan (a stage made of
+//   `if (x) co_return true; if (!co_await g()) co_return false; co_return true;`, and one
+//   made of `if (co_await settle(ev)) {...}`): such bodies stay inline in their caller.
+// The statuses an attempt that reached its final dot can end with (outside the coroutine).
 const std::vector<std::string>& attempt_outcomes() {
   static const std::vector<std::string> v{"sent", "bounced", "failed", "deferred"};
   return v;
@@ -584,74 +592,63 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
   }
 
-  awaitable<void> handle(job& j) {
-    kafka::message& m = j.m;
-    auto parsed = core::parse_request(m.payload, cfg.limits);
-    if (!parsed.ok()) {
-      co_await reject(m, parsed.request_id, parsed.tenant, parsed.metadata, parsed.error);
-      co_return;
-    }
-    core::request& req = *parsed.value;
-
-    // What the store holds for it (template, contacts, signature, suppressions): one batched
-    // look-up, then the content stage on the CPU pool (rendering, DKIM signing).
-    store::content_answer stored;
-    if (lookup) {
-      stored = co_await look_up(content::stage::query_for(req));
-      if (!stored.error.empty()) {
-        if (stopping) co_return;                // redelivered later
-        throw std::runtime_error(stored.error); // PostgreSQL refused it: an internal error
-      }
-    }
-    content::draft draft =
-        co_await on_pool<content::draft>([&] { return stage.render(req, stored); });
-    if (!draft.ok()) {
-      co_await reject(m, req.request_id, req.tenant, req.metadata, draft.rejection);
-      co_return;
-    }
-    mime::content& content = draft.content;
-
-    const bool uses_ai = req.ai && ai;
+  // One request between intake and settle: what the stages hand each other. It lives in
+  // handle()'s frame; each stage is a short coroutine over it.
+  struct flight {
+    core::request req;
+    store::content_answer stored; // template, contacts, signature, suppressions
+    content::draft draft;         // rendered, not yet composed
+    bool uses_ai = false;
     nlohmann::json ai_info; // null: no AI; set once the content is written or found stored
-    const std::string message_id = stage.message_id(req);
+    std::string message_id;
+    core::clock::time_point date; // the message's Date
     // The recipients still to deliver: after a partial acceptance, only the refused-for-now
     // ones are retried (the accepted ones must not get it twice); suppressed ones never are.
-    smtp::envelope env{req.from.email, req.envelope_recipients()};
-    const std::string suppressed = drop_suppressed(env.rcpt_to, stored.suppressed);
-    progress settled; // who has it, who was refused for good, across attempts
+    smtp::envelope env;
+    std::string suppressed; // "a@x (unsubscribe), ..." dropped before sending
+    progress settled;       // who has it, who was refused for good, across attempts
+    store::claim_request claim_req;
+    store::claim_result claim;
+    // Delivery: the one copy of the signed message, the request's bounds, the attempts.
+    std::string message;
+    core::clock::time_point first_seen, deadline;
+    std::optional<core::clock::time_point> wait_for;
+    int attempt = 0;
+    std::optional<core::smtp_reply_info> last_reply;
+    std::string last_error;
+    bool decided = false; // final_ev holds the outcome
+    core::status_event final_ev;
+  };
 
-    auto event = [&](status s, int attempt) {
-      core::status_event ev;
-      ev.request_id = req.request_id;
-      ev.tenant = req.tenant;
-      ev.status = s;
-      ev.attempt = attempt;
-      ev.message_id = message_id;
-      ev.metadata = req.metadata;
-      ev.ai = ai_info;
-      return ev;
-    };
+  core::status_event event(const flight& f, status s, int attempt) const {
+    core::status_event ev;
+    ev.request_id = f.req.request_id;
+    ev.tenant = f.req.tenant;
+    ev.status = s;
+    ev.attempt = attempt;
+    ev.message_id = f.message_id;
+    ev.metadata = f.req.metadata;
+    ev.ai = f.ai_info;
+    return ev;
+  }
 
-    // Composed before the claim so that the first claim stores it: every later attempt,
-    // after a restart or on another instance, sends these same signed bytes (same
-    // Message-ID, same Date). A request with ai is claimed first and written only when nothing
-    // is stored yet: a redelivery or a retry topic's copy never calls the model again.
-    const auto date = req.send_at ? std::max(*req.send_at, core::clock::now()) : core::clock::now();
-    store::claim_request claim_req{req.tenant,         req.request_id,
-                                   message_id,         req.from.email,
-                                   content.subject,    static_cast<int>(env.rcpt_to.size()),
-                                   kafka::source_of(m)};
-    if (!uses_ai) {
-      auto done = co_await on_pool<content::stage::finished>(
-          [&] { return stage.finish(req, content, message_id, date); });
-      if (!done.rejection.empty()) {
-        co_await reject(m, req.request_id, req.tenant, req.metadata, done.rejection);
-        co_return;
-      }
-      claim_req.content = std::move(done.message);
+  // The stages. Each returns false when it ended the handling (rejected, settled, stopped,
+  // handed off); true when the next stage goes on.
+  awaitable<void> handle(job& j) {
+    flight f;
+    if (!co_await intake(j.m, f)) co_return;
+    // The content stage's last step (compose, sign) before the claim, so that the first claim
+    // stores it: every later attempt, after a restart or on another instance, sends these same
+    // signed bytes (same Message-ID, same Date). A request with ai is claimed first and
+    // written only when nothing is stored yet (write_content): a redelivery or a retry
+    // topic's copy never calls the model again.
+    if (!f.uses_ai) {
+      const bool composed = co_await finish_content(j.m, f);
+      if (!composed) co_return;
     }
-    claim_req.record_accepted = true; // a fresh claim writes the history's first step
-    const std::string handling_key = req.tenant + '\n' + req.request_id;
+    // A second copy of a request being handled here (a retry topic's copy next to a
+    // redelivered original) waits for the first, since claims by one owner succeed.
+    const std::string handling_key = f.req.tenant + '\n' + f.req.request_id;
     while (handling.count(handling_key))
       if (!co_await sleep(std::chrono::milliseconds{200})) co_return;
     handling.insert(handling_key);
@@ -661,192 +658,270 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       ~unmark() { set.erase(key); }
     } unmark_on_exit{handling, handling_key};
 
-    store::claim_result claim;
+    if (!co_await take_claim(j, f)) co_return;
+    if (!co_await write_content(j, f)) co_return;
+    prepare_delivery(j.m, f);
+    if (!co_await recover(j, f)) co_return;
+    if (!f.decided) { // (no co_await inside && or ?: in a coroutine: GCC 12, see the top)
+      if (!co_await deliver(j.m, f)) co_return;
+    }
+    co_await settle_outcome(j.m, f);
+  }
+
+  // Intake and validation: parse, one batched look-up of what the store holds for it, then
+  // the content stage's render on the CPU pool.
+  awaitable<bool> intake(const kafka::message& m, flight& f) {
+    auto parsed = core::parse_request(m.payload, cfg.limits);
+    if (!parsed.ok()) {
+      co_await reject(m, parsed.request_id, parsed.tenant, parsed.metadata, parsed.error);
+      co_return false;
+    }
+    f.req = std::move(*parsed.value);
+    if (lookup) {
+      f.stored = co_await look_up(content::stage::query_for(f.req));
+      if (!f.stored.error.empty()) {
+        if (stopping) co_return false;            // redelivered later
+        throw std::runtime_error(f.stored.error); // PostgreSQL refused it: an internal error
+      }
+    }
+    f.draft = co_await on_pool<content::draft>([&] { return stage.render(f.req, f.stored); });
+    if (!f.draft.ok()) {
+      co_await reject(m, f.req.request_id, f.req.tenant, f.req.metadata, f.draft.rejection);
+      co_return false;
+    }
+    f.uses_ai = f.req.ai && ai;
+    f.message_id = stage.message_id(f.req);
+    f.env.mail_from = f.req.from.email;
+    f.env.rcpt_to = f.req.envelope_recipients();
+    f.suppressed = drop_suppressed(f.env.rcpt_to, f.stored.suppressed);
+    f.date = f.req.send_at ? std::max(*f.req.send_at, core::clock::now()) : core::clock::now();
+    f.claim_req.tenant = f.req.tenant;
+    f.claim_req.request_id = f.req.request_id;
+    f.claim_req.message_id = f.message_id;
+    f.claim_req.sender = f.req.from.email;
+    f.claim_req.subject = f.draft.content.subject;
+    f.claim_req.recipients = static_cast<int>(f.env.rcpt_to.size());
+    f.claim_req.source = kafka::source_of(m);
+    f.claim_req.record_accepted = true; // a fresh claim writes the history's first step
+    co_return true;
+  }
+
+  // The content stage's last step on the CPU pool: compose and sign.
+  awaitable<bool> finish_content(const kafka::message& m, flight& f) {
+    auto done = co_await on_pool<content::stage::finished>(
+        [&] { return stage.finish(f.req, f.draft.content, f.message_id, f.date); });
+    if (!done.rejection.empty()) {
+      co_await reject(m, f.req.request_id, f.req.tenant, f.req.metadata, done.rejection, f.ai_info);
+      co_return false;
+    }
+    f.claim_req.content = std::move(done.message);
+    co_return true;
+  }
+
+  // The claim: takes the request (or waits while another instance holds it), ends a
+  // duplicate, records `accepted`, ends a request whose every recipient is suppressed.
+  awaitable<bool> take_claim(job& j, flight& f) {
     for (;;) {
-      claim = co_await await_callback<store::claim_result>(
-          [&](auto done) { db.claim(claim_req, std::move(done)); });
-      if (claim.kind != store::claim_result::kind::busy) break;
+      f.claim = co_await await_callback<store::claim_result>(
+          [&](auto done) { db.claim(f.claim_req, std::move(done)); });
+      if (f.claim.kind != store::claim_result::kind::busy) break;
       park(j, job::wait_kind::other); // waiting on someone else: the requests behind go on
       // Another instance holds the lease (a rebalance moved the partition while it was
       // still working on this request): wait for its outcome or for the lease to lapse.
       auto wait = std::chrono::milliseconds{1000};
-      if (claim.lease_until)
-        wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(*claim.lease_until -
-                                                                                core::clock::now()),
+      if (f.claim.lease_until)
+        wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              *f.claim.lease_until - core::clock::now()),
                           std::chrono::milliseconds{100}, wait);
-      log::info("request.busy", {{"request_id", req.request_id},
-                                 {"tenant", req.tenant},
-                                 {"state", claim.state},
+      log::info("request.busy", {{"request_id", f.req.request_id},
+                                 {"tenant", f.req.tenant},
+                                 {"state", f.claim.state},
                                  {"wait_ms", wait.count()}});
-      if (!co_await sleep(wait)) co_return;
+      if (!co_await sleep(wait)) co_return false;
     }
-
-    if (claim.kind == store::claim_result::kind::terminal) {
-      const std::vector<std::string> terminal_state(1, claim.state);
-      auto ev = event(status::duplicate, claim.attempts);
-      topic_answer on_topic;
-      if (!claim.published) {
-        on_topic = co_await find_published(j, req, claim, terminal_state, -1);
-        if (!on_topic.read) co_return; // stopping: redelivered later
-      }
-      if (claim.published) {
-        ev.reason = "already " + claim.state;
-        log::info("request.duplicate",
-                  {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
-      } else if (on_topic.event) {
-        // The event did reach the broker; only its mark was lost: a duplicate, as above.
-        ev.reason = "already " + claim.state;
-        log::info("request.duplicate", {{"request_id", req.request_id},
-                                        {"tenant", req.tenant},
-                                        {"state", claim.state},
-                                        {"found_on_status_topic", true}});
-      } else {
-        // The outcome reached PostgreSQL but its event never reached the broker (a crash
-        // in between): publish the recorded terminal event now, not a duplicate.
-        ev.status = core::status_from_string(claim.state).value_or(status::duplicate);
-        ev.smtp = claim.last_smtp;
-        ev.reason = claim.reason;
-        ++stats.republished;
-        log::info("request.republished",
-                  {{"request_id", req.request_id}, {"tenant", req.tenant}, {"state", claim.state}});
-      }
+    if (f.claim.kind == store::claim_result::kind::terminal) {
+      co_await duplicate(j, f);
+      co_return false;
+    }
+    if (f.claim.kind == store::claim_result::kind::fresh) note(event(f, status::accepted, 0), true);
+    if (core::failpoint("worker.after_claim", f.req.request_id))
+      throw std::runtime_error("failpoint worker.after_claim");
+    if (f.env.rcpt_to.empty()) {
+      // Every recipient is on the suppression list for this mail: nothing is sent.
+      auto ev = event(f, status::suppressed, f.claim.attempts);
+      ev.reason = "every recipient is suppressed: " + f.suppressed;
+      log::info("request.suppressed", {{"request_id", f.req.request_id}, {"tenant", f.req.tenant}});
       if (co_await settle(ev)) {
         count(ev.status);
         mark_published(ev);
-        finished(m);
+        finished(j.m);
       }
-      co_return;
+      co_return false;
     }
-    if (claim.kind == store::claim_result::kind::fresh) note(event(status::accepted, 0), true);
-    if (core::failpoint("worker.after_claim", req.request_id))
-      throw std::runtime_error("failpoint worker.after_claim");
-    if (env.rcpt_to.empty()) {
-      // Every recipient is on the suppression list for this mail: nothing is sent.
-      auto ev = event(status::suppressed, claim.attempts);
-      ev.reason = "every recipient is suppressed: " + suppressed;
-      log::info("request.suppressed", {{"request_id", req.request_id}, {"tenant", req.tenant}});
-      if (co_await settle(ev)) {
-        count(status::suppressed);
-        mark_published(ev);
-        finished(m);
-      }
-      co_return;
-    }
+    co_return true;
+  }
 
-    if (uses_ai && !claim.content.empty()) {
-      // Written by an earlier delivery of this request: sent as stored, said as recorded.
-      if (!claim.content_meta.empty())
-        ai_info = nlohmann::json::parse(claim.content_meta, nullptr, false);
-      if (ai_info.is_discarded()) ai_info = nullptr;
-      log::info("request.ai_reused", {{"request_id", req.request_id}, {"tenant", req.tenant}});
-    } else if (uses_ai) {
-      // The model may be slow: this request gives its consumer slot back while it waits
-      // (up to ai_max_waiting of them), so that requests without AI keep flowing.
-      park(j, job::wait_kind::ai);
-      if (!co_await write_with_ai(m, req, draft, ai_info)) co_return; // rejected
-      auto done = co_await on_pool<content::stage::finished>(
-          [&] { return stage.finish(req, content, message_id, date); });
-      if (!done.rejection.empty()) {
-        co_await reject(m, req.request_id, req.tenant, req.metadata, done.rejection, ai_info);
-        co_return;
-      }
-      claim_req.content = std::move(done.message);
-      claim_req.content_meta =
-          ai_info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      // Stores the content with the lease this instance holds (the same owner's claim).
-      auto stored = co_await claim_again(m, req, claim_req);
-      if (!stored) co_return;
-      claim.content = std::move(stored->content);
+  // A request already terminal in PostgreSQL: a duplicate, or its event republished when it
+  // never reached the broker.
+  awaitable<void> duplicate(job& j, flight& f) {
+    const std::vector<std::string> terminal_state(1, f.claim.state);
+    auto ev = event(f, status::duplicate, f.claim.attempts);
+    topic_answer on_topic;
+    if (!f.claim.published) {
+      on_topic = co_await find_published(j, f.req, f.claim, terminal_state, -1);
+      if (!on_topic.read) co_return; // stopping: redelivered later
     }
+    if (f.claim.published) {
+      ev.reason = "already " + f.claim.state;
+      log::info(
+          "request.duplicate",
+          {{"request_id", f.req.request_id}, {"tenant", f.req.tenant}, {"state", f.claim.state}});
+    } else if (on_topic.event) {
+      // The event did reach the broker; only its mark was lost: a duplicate, as above.
+      ev.reason = "already " + f.claim.state;
+      log::info("request.duplicate", {{"request_id", f.req.request_id},
+                                      {"tenant", f.req.tenant},
+                                      {"state", f.claim.state},
+                                      {"found_on_status_topic", true}});
+    } else {
+      // The outcome reached PostgreSQL but its event never reached the broker (a crash
+      // in between): publish the recorded terminal event now, not a duplicate.
+      ev.status = core::status_from_string(f.claim.state).value_or(status::duplicate);
+      ev.smtp = f.claim.last_smtp;
+      ev.reason = f.claim.reason;
+      ++stats.republished;
+      log::info(
+          "request.republished",
+          {{"request_id", f.req.request_id}, {"tenant", f.req.tenant}, {"state", f.claim.state}});
+    }
+    if (co_await settle(ev)) {
+      count(ev.status);
+      mark_published(ev);
+      finished(j.m);
+    }
+  }
 
+  // AI content: the f.stored one when an earlier delivery wrote it, else written now (the
+  // request gives its consumer slot back meanwhile), composed and f.stored with the lease.
+  awaitable<bool> write_content(job& j, flight& f) {
+    if (!f.uses_ai) co_return true;
+    if (!f.claim.content.empty()) {
+      // Written by an earlier delivery of this request: sent as f.stored, said as recorded.
+      if (!f.claim.content_meta.empty())
+        f.ai_info = nlohmann::json::parse(f.claim.content_meta, nullptr, false);
+      if (f.ai_info.is_discarded()) f.ai_info = nullptr;
+      log::info("request.ai_reused", {{"request_id", f.req.request_id}, {"tenant", f.req.tenant}});
+      co_return true;
+    }
+    // The model may be slow: this request gives its consumer slot back while it waits
+    // (up to ai_max_waiting of them), so that requests without AI keep flowing.
+    park(j, job::wait_kind::ai);
+    if (!co_await write_with_ai(j.m, f.req, f.draft, f.ai_info)) co_return false; // rejected
+    if (!co_await finish_content(j.m, f)) co_return false;
+    f.claim_req.content_meta =
+        f.ai_info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // Stores the content with the lease this instance holds (the same owner's claim).
+    auto again = co_await claim_again(j.m, f.req, f.claim_req);
+    if (!again) co_return false;
+    f.claim.content = std::move(again->content);
+    co_return true;
+  }
+
+  // Before delivery: the request's bounds, and one copy of the message (the f.stored one wins);
+  // later claims renew the lease without shipping it again. What it was made from is no
+  // longer needed: a request may wait a long time (backoff, send_at, a busy relay), and
+  // thousands do at once.
+  void prepare_delivery(const kafka::message& m, flight& f) {
     // Every retry is bounded by the request's lifetime, counted from when it was first
     // produced (carried along the retry topics), and by its expires_at.
-    const auto first_seen =
+    f.first_seen =
         kafka::header_time(m, kafka::first_seen_header)
             .value_or(m.timestamp_ms > 0
                           ? core::clock::time_point(std::chrono::milliseconds(m.timestamp_ms))
                           : core::clock::now());
     // A scheduled request's lifetime starts at its send_at.
-    auto deadline = std::max(first_seen, req.send_at.value_or(first_seen)) + cfg.lifetime;
-    if (req.expires_at && *req.expires_at < deadline) deadline = *req.expires_at;
+    f.deadline = std::max(f.first_seen, f.req.send_at.value_or(f.first_seen)) + cfg.lifetime;
+    if (f.req.expires_at && *f.req.expires_at < f.deadline) f.deadline = *f.req.expires_at;
 
-    // One copy of the message from here on (the stored one wins); later claims renew the
-    // lease without shipping it again. What it was made from is no longer needed: a request
-    // may wait here a long time (backoff, send_at, a busy relay), and thousands do at once.
-    const std::string message =
-        claim.content.empty() ? std::move(claim_req.content) : std::move(claim.content);
-    claim_req.content = std::string();
-    claim.content = std::string();
-    content = mime::content{};
-    req.text = req.html = req.markdown = std::string();
-    req.variables_json = nlohmann::json();
+    f.message =
+        f.claim.content.empty() ? std::move(f.claim_req.content) : std::move(f.claim.content);
+    f.claim_req.content = std::string();
+    f.claim.content = std::string();
+    f.draft = content::draft{};
+    f.stored = store::content_answer{};
+    f.req.text = f.req.html = f.req.markdown = std::string();
+    f.req.variables_json = nlohmann::json();
 
     // The first wait: a scheduled send (send_at), or a retry topic's due time.
-    std::optional<core::clock::time_point> wait_for = kafka::header_time(m, kafka::due_header);
-    if (req.send_at && (!wait_for || *req.send_at > *wait_for)) wait_for = req.send_at;
+    f.wait_for = kafka::header_time(m, kafka::due_header);
+    if (f.req.send_at && (!f.wait_for || *f.req.send_at > *f.wait_for)) f.wait_for = f.req.send_at;
+    f.attempt = f.claim.attempts;
+    f.last_reply = f.claim.last_smtp;
+    f.last_error = f.claim.reason;
+  }
 
-    int attempt = claim.attempts;
-    std::optional<core::smtp_reply_info> last_reply = claim.last_smtp;
-    std::string last_error = claim.reason;
-    core::status_event final_ev;
-    // Attempt number `attempt` was on its way (its final dot may have reached the server)
-    // when the daemon that made it stopped. Its outcome may be on the status topic (published,
-    // not recorded): then that is the truth. Otherwise it is reported sent, unconfirmed, and
-    // not sent a second time.
-    bool unconfirmed = cfg.confirm_before_dot && claim.kind == store::claim_result::kind::resumed &&
-                       claim.state == "sending";
-    if (unconfirmed) {
-      auto on_topic = co_await find_published(j, req, claim, attempt_outcomes(), attempt);
-      if (!on_topic.read) co_return; // stopping: redelivered later
-      const auto& found = on_topic.event;
-      if (found && found->value("status", std::string()) == "deferred") {
-        unconfirmed = false; // the dot got a 4xx: retried as usual
-      } else if (found) {
-        if (auto was = event_of(*found, req.request_id)) {
-          auto dup = event(status::duplicate, attempt);
-          co_await adopt(m, *was, std::move(dup));
-          co_return;
-        }
+  // Attempt number `attempt` was on its way (its final dot may have reached the server)
+  // when the daemon that made it stopped. Its outcome may be on the status topic (published,
+  // not recorded): then that is the truth. Otherwise it is reported sent, unconfirmed, and
+  // not sent a second time.
+  awaitable<bool> recover(job& j, flight& f) {
+    if (!cfg.confirm_before_dot || f.claim.kind != store::claim_result::kind::resumed ||
+        f.claim.state != "sending")
+      co_return true;
+    auto on_topic = co_await find_published(j, f.req, f.claim, attempt_outcomes(), f.attempt);
+    if (!on_topic.read) co_return false; // stopping: redelivered later
+    const auto& found = on_topic.event;
+    if (found && found->value("status", std::string()) == "deferred")
+      co_return true; // the dot got a 4xx: retried as usual
+    if (found) {
+      if (auto was = event_of(*found, f.req.request_id)) {
+        auto dup = event(f, status::duplicate, f.attempt);
+        co_await adopt(j.m, *was, std::move(dup));
+        co_return false;
       }
     }
-    if (unconfirmed) {
-      final_ev = event(status::sent, attempt);
-      final_ev.reason = "unconfirmed: attempt " + std::to_string(attempt) +
+    f.final_ev = event(f, status::sent, f.attempt);
+    f.final_ev.reason = "unconfirmed: attempt " + std::to_string(f.attempt) +
                         " reached the final dot before the daemon stopped; the server's reply "
                         "was never recorded, so the message is not sent again";
-      ++stats.unconfirmed;
-      log::warn("request.unconfirmed",
-                {{"request_id", req.request_id}, {"tenant", req.tenant}, {"attempt", attempt}});
-      wait_for.reset();
-    }
-    while (!unconfirmed) { // each outcome leaves with break
-      if (wait_for && *wait_for < deadline) {
-        auto w = co_await wait_until(*wait_for, m, req, first_seen);
+    f.decided = true;
+    ++stats.unconfirmed;
+    log::warn("request.unconfirmed",
+              {{"request_id", f.req.request_id}, {"tenant", f.req.tenant}, {"attempt", f.attempt}});
+    co_return true;
+  }
+
+  // Delivery: attempts with backoff until an outcome (final_ev) or the handling ends here
+  // (stopped: redelivered; handed to a retry topic; taken over by another instance).
+  awaitable<bool> deliver(const kafka::message& m, flight& f) {
+    for (;;) {
+      if (f.wait_for && *f.wait_for < f.deadline) {
+        auto w = co_await wait_until(*f.wait_for, m, f.req, f.first_seen);
         if (w == waited::stopped) { // redelivered and resumed later, maybe elsewhere
-          release(req);
-          co_return;
+          release(f.req);
+          co_return false;
         }
         if (w == waited::handed_off) {
           finished(m);
-          co_return;
+          co_return false;
         }
       }
-      wait_for.reset();
-      if (core::clock::now() >= deadline) {
-        final_ev = event(status::failed, attempt);
-        final_ev.smtp = last_reply;
-        final_ev.reason =
-            "expired" + (last_error.empty() ? std::string{} : "; last error: " + last_error);
-        log::warn("request.failed", {{"request_id", req.request_id},
-                                     {"tenant", req.tenant},
-                                     {"attempt", attempt},
-                                     {"reason", final_ev.reason}});
-        break;
+      f.wait_for.reset();
+      if (core::clock::now() >= f.deadline) {
+        f.final_ev = event(f, status::failed, f.attempt);
+        f.final_ev.smtp = f.last_reply;
+        f.final_ev.reason =
+            "expired" + (f.last_error.empty() ? std::string{} : "; last error: " + f.last_error);
+        log::warn("request.failed", {{"request_id", f.req.request_id},
+                                     {"tenant", f.req.tenant},
+                                     {"attempt", f.attempt},
+                                     {"reason", f.final_ev.reason}});
+        co_return true;
       }
-      if (attempt > claim.attempts) {
+      if (f.attempt > f.claim.attempts) {
         // After a backoff wait: renew the lease; if another instance took the request over
         // meanwhile (a rebalance), it is theirs now.
-        if (!co_await claim_again(m, req, claim_req)) co_return;
+        if (!co_await claim_again(m, f.req, f.claim_req)) co_return false;
       }
       // While PostgreSQL is away an outcome cannot be recorded: a crash then would resend
       // everything sent meanwhile. Hold new attempts until it is back; this keeps the crash
@@ -854,80 +929,99 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       // claims may be taken over (store::leases_safe), so it must not send what it holds.
       while (!db.healthy() || !db.leases_safe())
         if (!co_await sleep(std::chrono::milliseconds{200})) {
-          release(req);
-          co_return;
+          release(f.req);
+          co_return false;
         }
-      ++attempt;
-      smtp::before_dot_fn mark_sending;
-      if (cfg.confirm_before_dot)
-        mark_sending = [this, ev = event(status::sending, attempt)]() -> awaitable<bool> {
-          // Self-fence: with a stale heartbeat the claim may be taken over any moment; no dot.
-          if (!db.leases_safe()) co_return false;
-          co_return co_await record_within(ev, cfg.confirm_timeout);
-        };
-      const smtp::verdict v = smtp::judge(co_await smtp.send(
-          env, message, req.tenant, cfg.confirm_before_dot ? &mark_sending : nullptr));
-      suppress_hard_bounces(req, v);
-      const smtp::outcome& out = v.decided;
-      stats.smtp_no_reply_streak = out.last.code == 0 ? stats.smtp_no_reply_streak + 1 : 0;
-      std::chrono::milliseconds delay{0};
-      if (!v.retry.empty())
-        delay = core::backoff_delay(cfg.backoff, attempt,
-                                    std::uniform_real_distribution<double>(0, 1)(rng));
-      const auto next = core::clock::now() + delay;
-      attempt_limits limits; // (no braced list in a coroutine: see the top of this file)
-      limits.attempt = attempt;
-      limits.max_attempts = cfg.backoff.max_attempts;
-      limits.next_too_late = next >= deadline;
-      decision d = after_attempt(v, settled, limits);
-      nlohmann::json fields{{"request_id", req.request_id},
-                            {"tenant", req.tenant},
-                            {"attempt", attempt},
-                            {"smtp.code", out.last.code},
-                            {"smtp.enhanced", out.last.enhanced}};
-      if (!out.error.empty()) fields["error"] = out.error;
-      if (!settled.undelivered.empty()) fields["recipients_refused"] = settled.undelivered;
-      if (d.step == next_step::retry) {
-        last_reply = d.reply;
-        last_error = d.reason;
-        auto ev = event(status::deferred, attempt);
-        ev.smtp = std::move(d.reply);
-        ev.reason = std::move(d.reason);
-        ev.next_attempt_at = next;
-        fields["delay_ms"] = delay.count();
-        log::info("request.deferred", std::move(fields));
-        count(status::deferred);
-        note(std::move(ev));
-        env.rcpt_to = std::move(d.retry_to);
-        wait_for = next;
-        continue;
-      }
-      final_ev = event(d.step == next_step::sent      ? status::sent
-                       : d.step == next_step::bounced ? status::bounced
-                                                      : status::failed,
-                       attempt);
-      final_ev.smtp = std::move(d.reply);
-      final_ev.reason = std::move(d.reason);
-      if (d.step == next_step::sent)
-        log::info("request.sent", std::move(fields));
-      else
-        log::warn(d.step == next_step::bounced ? "request.bounced" : "request.failed",
-                  std::move(fields));
-      break;
+      ++f.attempt;
+      if (co_await try_once(f)) co_return true;
     }
-    if (!suppressed.empty() && final_ev.status == status::sent)
-      final_ev.reason +=
-          (final_ev.reason.empty() ? "" : "; ") + std::string("suppressed: ") + suppressed;
+  }
+
+  // One attempt: true when it decided the request (final_ev), false when it is deferred
+  // (wait_for set, the recipients still to deliver in env).
+  awaitable<bool> try_once(flight& f) {
+    smtp::before_dot_fn mark_sending;
+    if (cfg.confirm_before_dot)
+      mark_sending = [this, ev = event(f, status::sending, f.attempt)]() -> awaitable<bool> {
+        // Self-fence: with a stale heartbeat the claim may be taken over any moment; no dot.
+        if (!db.leases_safe()) co_return false;
+        co_return co_await record_within(ev, cfg.confirm_timeout);
+      };
+    const smtp::verdict v = smtp::judge(co_await smtp.send(
+        f.env, f.message, f.req.tenant, cfg.confirm_before_dot ? &mark_sending : nullptr));
+    suppress_hard_bounces(f.req, v);
+    const smtp::outcome& out = v.decided;
+    stats.smtp_no_reply_streak = out.last.code == 0 ? stats.smtp_no_reply_streak + 1 : 0;
+    std::chrono::milliseconds delay{0};
+    if (!v.retry.empty())
+      delay = core::backoff_delay(cfg.backoff, f.attempt,
+                                  std::uniform_real_distribution<double>(0, 1)(rng));
+    const auto next = core::clock::now() + delay;
+    attempt_limits limits; // (no braced list in a coroutine: see the top of this file)
+    limits.attempt = f.attempt;
+    limits.max_attempts = cfg.backoff.max_attempts;
+    limits.next_too_late = next >= f.deadline;
+    decision d = after_attempt(v, f.settled, limits);
+    nlohmann::json fields{{"request_id", f.req.request_id},
+                          {"tenant", f.req.tenant},
+                          {"attempt", f.attempt},
+                          {"smtp.code", out.last.code},
+                          {"smtp.enhanced", out.last.enhanced}};
+    if (!out.error.empty()) fields["error"] = out.error;
+    if (!f.settled.undelivered.empty()) fields["recipients_refused"] = f.settled.undelivered;
+    if (d.step == next_step::retry) {
+      f.last_reply = d.reply;
+      f.last_error = d.reason;
+      auto ev = event(f, status::deferred, f.attempt);
+      ev.smtp = std::move(d.reply);
+      ev.reason = std::move(d.reason);
+      ev.next_attempt_at = next;
+      fields["delay_ms"] = delay.count();
+      log::info("request.deferred", std::move(fields));
+      count(status::deferred);
+      note(std::move(ev));
+      f.env.rcpt_to = std::move(d.retry_to);
+      f.wait_for = next;
+      co_return false;
+    }
+    f.final_ev = event(f, terminal_status(d.step), f.attempt);
+    f.final_ev.smtp = std::move(d.reply);
+    f.final_ev.reason = std::move(d.reason);
+    if (d.step == next_step::sent)
+      log::info("request.sent", std::move(fields));
+    else
+      log::warn(d.step == next_step::bounced ? "request.bounced" : "request.failed",
+                std::move(fields));
+    co_return true;
+  }
+
+  static status terminal_status(next_step s) {
+    switch (s) {
+    case next_step::sent:
+      return status::sent;
+    case next_step::bounced:
+      return status::bounced;
+    default:
+      return status::failed;
+    }
+  }
+
+  // Settle: the outcome recorded and published (a failed one copied to the DLQ too), then
+  // the record is finished and its offset may be committed.
+  awaitable<void> settle_outcome(const kafka::message& m, flight& f) {
+    if (!f.suppressed.empty() && f.final_ev.status == status::sent)
+      f.final_ev.reason +=
+          (f.final_ev.reason.empty() ? "" : "; ") + std::string("suppressed: ") + f.suppressed;
     bool durable = false;
-    if (final_ev.status == status::failed) {
-      auto [settled, copied] = co_await (settle(final_ev) && copy_to_dlq(m, final_ev));
+    if (f.final_ev.status == status::failed) {
+      auto [settled, copied] = co_await (settle(f.final_ev) && copy_to_dlq(m, f.final_ev));
       durable = settled && copied;
     } else {
-      durable = co_await settle(final_ev);
+      durable = co_await settle(f.final_ev);
     }
     if (durable) {
-      count(final_ev.status);
-      mark_published(final_ev);
+      count(f.final_ev.status);
+      mark_published(f.final_ev);
       finished(m);
     }
   }
