@@ -228,7 +228,9 @@ int run(const config::daemon_config& cfg, content::stage& stage, const unsubscri
     return 1;
   }
 
-  kafka::producer producer({cfg.kafka.brokers, cfg.kafka.linger, std::chrono::minutes(5), {}});
+  kafka::properties producer_props{{"compression.type", cfg.kafka.compression}};
+  kafka::producer producer(
+      {cfg.kafka.brokers, cfg.kafka.linger, std::chrono::minutes(5), producer_props});
   try {
     producer.check_reachable(std::chrono::seconds(10));
     if (cfg.kafka.create_topics)

@@ -230,6 +230,12 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   add("kafka.session_timeout_ms",
       [&k](const std::string& v) { k.session_timeout = ms("kafka.session_timeout_ms", v); });
   add("kafka.linger_ms", [&k](const std::string& v) { k.linger = ms("kafka.linger_ms", v); });
+  add("kafka.compression", [&k](const std::string& v) {
+    if (v != "none" && v != "gzip" && v != "snappy" && v != "lz4" && v != "zstd")
+      throw config_error("kafka.compression: expected none, gzip, snappy, lz4 or zstd, got \"" + v +
+                         "\"");
+    k.compression = v;
+  });
   add("kafka.commit_interval_ms",
       [&k](const std::string& v) { k.commit_interval = ms("kafka.commit_interval_ms", v); });
 
@@ -976,6 +982,7 @@ nlohmann::json describe(const daemon_config& c) {
         {"topic_partitions", c.kafka.topic_partitions},
         {"session_timeout_ms", c.kafka.session_timeout.count()},
         {"linger_ms", c.kafka.linger.count()},
+        {"compression", c.kafka.compression},
         {"commit_interval_ms", c.kafka.commit_interval.count()}}},
       {"smtp",
        {{"host", c.smtp.host},

@@ -36,6 +36,9 @@ struct kafka_config {
   int topic_partitions = 4;
   std::chrono::milliseconds session_timeout{10000};
   std::chrono::milliseconds linger{5};
+  // The producer's compression.type (status events, retry and DLQ copies): none, gzip,
+  // snappy, lz4 or zstd (docs/BENCHMARKS.md, "Kafka compression").
+  std::string compression = "lz4";
   std::chrono::milliseconds commit_interval{1000};
 };
 

@@ -61,7 +61,8 @@ TEST_CASE("environment variables override the file, well-known names and IAPOSTE
                 {"SMTP_TLS", "required"},
                 {"IAPOSTE_RETRY_MAX_ATTEMPTS", "9"},
                 {"IAPOSTE_KAFKA_CREATE_TOPICS", "false"},
-                {"IAPOSTE_DELIVERY_LEASE_MS", "4500"}}};
+                {"IAPOSTE_DELIVERY_LEASE_MS", "4500"},
+                {"IAPOSTE_KAFKA_COMPRESSION", "zstd"}}};
   auto cfg = config::load(path, env.lookup());
   CHECK(cfg.smtp.host == "relay.example.org");
   CHECK(cfg.smtp.port == 587);
@@ -69,6 +70,16 @@ TEST_CASE("environment variables override the file, well-known names and IAPOSTE
   CHECK(cfg.backoff.max_attempts == 9);
   CHECK_FALSE(cfg.kafka.create_topics);
   CHECK(cfg.store.lease == std::chrono::seconds(5)); // rounded up to whole seconds
+  CHECK(cfg.kafka.compression == "zstd");
+}
+
+TEST_CASE("kafka.compression is one of librdkafka's codecs, lz4 by default") {
+  fake_env env{{{"DATABASE_URL", "postgresql://x@h/db"}}};
+  auto path = write_temp("compression.toml", "[kafka]\nlinger_ms = 5\n");
+  CHECK(config::load(path, env.lookup()).kafka.compression == "lz4");
+  path = write_temp("compression-bad.toml", "[kafka]\ncompression = \"brotli\"\n");
+  CHECK(error_of(path, env) ==
+        "kafka.compression: expected none, gzip, snappy, lz4 or zstd, got \"brotli\"");
 }
 
 TEST_CASE("secrets come from files, relative names from $CREDENTIALS_DIRECTORY") {
