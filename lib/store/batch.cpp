@@ -73,9 +73,8 @@ existing AS (
             m.published_at IS NOT NULL AS published,
             CASE WHEN m.state = 'sending' OR (m.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql(
                       AND m.published_at IS NULL)
-                 THEN (SELECT (extract(epoch FROM max(e.at)) * 1000000)::bigint
-                         FROM message_events e
-                        WHERE e.tenant = m.tenant AND e.request_id = m.request_id) END
+                 THEN (SELECT (extract(epoch FROM max((e ->> 'at')::timestamptz)) * 1000000)::bigint
+                         FROM jsonb_array_elements(m.history) e) END
               AS last_event_us,
             m.last_code, m.last_enhanced,
             m.last_reply, m.reason,
@@ -88,10 +87,14 @@ existing AS (
 ),
 inserted AS (
   INSERT INTO messages (tenant, request_id, state, message_id, sender, subject, recipients,
-                        source, claims, owner, lease_until, content, content_meta)
+                        source, claims, owner, lease_until, content, content_meta, history)
   SELECT i.tenant, i.request_id, 'accepted', nullif(i.message_id, ''), i.sender, i.subject,
          i.recipients, i.source, i.n, $2, now() + make_interval(secs => $3), i.content,
-         CASE WHEN i.content IS NOT NULL THEN i.meta END
+         CASE WHEN i.content IS NOT NULL THEN i.meta END,
+         CASE WHEN i.accepted
+              THEN jsonb_build_array(jsonb_build_object('status', 'accepted', 'attempt', 0,
+                                                        'at', now()))
+              ELSE '[]' END
     FROM input i
    WHERE NOT EXISTS (SELECT 1 FROM messages m
                       WHERE m.tenant = i.tenant AND m.request_id = i.request_id)
@@ -101,14 +104,6 @@ inserted AS (
             (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_us,
             false AS published, NULL::bigint AS last_event_us, last_code, last_enhanced, last_reply, reason,
             NULL::text AS content, NULL::text AS content_meta
-),
--- The history's first step, for the requests this claim inserted when the caller asked
--- (one statement less per request than a separate record).
-accepted_events AS (
-  INSERT INTO message_events (op_id, tenant, request_id, status, attempt, message_id, at)
-  SELECT gen_random_uuid(), n.tenant, n.request_id, 'accepted', 0, n.message_id, now()
-    FROM inserted n JOIN input i ON i.tenant = n.tenant AND i.request_id = n.request_id
-   WHERE i.accepted
 )
 SELECT false AS fresh, * FROM existing
 UNION ALL
@@ -117,54 +112,58 @@ SELECT true AS fresh, * FROM inserted
 
 #undef IAPOSTE_KEEP_LEASE
 
-// $1: the records' net effect per request (folded by the caller, in queue order);
-// $2: every record, for message_events, in queue order.
-// A `duplicate` must not overwrite a terminal state: the update's WHERE skips it. A
-// state change clears published_at (the event published was another one's). The
-// event rows reference messages rows that this same statement may insert: foreign keys
-// are checked at the end of the statement, when they exist.
+// $1: the records' net effect per request (folded by the caller, in queue order), each
+// with its history events in queue order (`events`, appended by history_append, migration
+// 0008: an event already in the row is not appended again).
+// A `duplicate` does not overwrite a terminal row: only its event is appended
+// (IAPOSTE_KEEP_ROW). `published`: the last record's flag (event_record::published), which
+// sets published_at on a terminal row (the first acknowledgement's time is kept); a state
+// change clears it (the event published was another one's). The row's message_id is set once, by
+// the first claim or record that has one (a resumed request reuses it), so that an event's
+// message_id can be left out where it is the row's: history_append drops it on update (the inserted
+// row's events keep theirs, as its `excluded.history` must stay whole for the update).
+#define IAPOSTE_KEEP_ROW "(excluded.state = 'duplicate' AND m.state IN " IAPOSTE_TERMINAL_STATES ")"
+#define IAPOSTE_UNLESS_KEPT(column, value)                                                         \
+  column " = CASE WHEN " IAPOSTE_KEEP_ROW " THEN m." column " ELSE " value " END"
 constexpr const char* record_sql = R"sql(
 WITH folded AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
     tenant text, request_id text, state text, attempts integer, message_id text,
     last_code integer, last_enhanced text, last_reply text, reason text,
-    next_attempt_at timestamptz)
-),
-upserted AS (
-  INSERT INTO messages AS m (tenant, request_id, state, message_id, attempts, last_code,
-                             last_enhanced, last_reply, reason, next_attempt_at)
-  SELECT tenant, request_id, state, message_id, attempts, last_code, last_enhanced,
-         last_reply, reason, next_attempt_at
-    FROM folded
-  ON CONFLICT (tenant, request_id) DO UPDATE
-     SET state           = excluded.state,
-         attempts        = greatest(m.attempts, excluded.attempts),
-         message_id      = coalesce(excluded.message_id, m.message_id),
-         last_code       = coalesce(excluded.last_code, m.last_code),
-         last_enhanced   = CASE WHEN excluded.last_code IS NULL THEN m.last_enhanced
-                                ELSE excluded.last_enhanced END,
-         last_reply      = CASE WHEN excluded.last_code IS NULL THEN m.last_reply
-                                ELSE excluded.last_reply END,
-         reason          = excluded.reason,
-         next_attempt_at = excluded.next_attempt_at,
-         lease_until     = CASE WHEN excluded.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql(
-                                THEN NULL ELSE m.lease_until END,
-         published_at    = CASE WHEN excluded.state = m.state THEN m.published_at END,
-         updated_at      = now()
-   WHERE NOT (excluded.state = 'duplicate' AND m.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql()
-  RETURNING 1
+    next_attempt_at timestamptz, events jsonb, published boolean)
 )
-INSERT INTO message_events (op_id, tenant, request_id, status, attempt, message_id, smtp_code,
-                            smtp_enhanced, smtp_text, reason, next_attempt_at, at)
-SELECT e.op_id, e.tenant, e.request_id, e.status, e.attempt, e.message_id, e.smtp_code,
-       e.smtp_enhanced, e.smtp_text, e.reason, e.next_attempt_at, e.at
-  FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (
-         op_id uuid, tenant text, request_id text, status text, attempt integer,
-         message_id text, smtp_code integer, smtp_enhanced text, smtp_text text,
-         reason text, next_attempt_at timestamptz, at timestamptz)) WITH ORDINALITY AS e
- ORDER BY e.ordinality
-ON CONFLICT (op_id) DO NOTHING
+INSERT INTO messages AS m (tenant, request_id, state, message_id, attempts, last_code,
+                           last_enhanced, last_reply, reason, next_attempt_at, history,
+                           published_at)
+SELECT tenant, request_id, state, message_id, attempts, last_code, last_enhanced,
+       last_reply, reason, next_attempt_at, history_append('[]', events, NULL),
+       CASE WHEN published AND state IN )sql" IAPOSTE_TERMINAL_STATES R"sql( THEN now() END
+  FROM folded
+ON CONFLICT (tenant, request_id) DO UPDATE
+   SET )sql" IAPOSTE_UNLESS_KEPT("state", "excluded.state") R"sql(,
+       )sql" IAPOSTE_UNLESS_KEPT("attempts", "greatest(m.attempts, excluded.attempts)") R"sql(,
+       message_id      = coalesce(m.message_id, excluded.message_id),
+       )sql" IAPOSTE_UNLESS_KEPT("last_code", "coalesce(excluded.last_code, m.last_code)") R"sql(,
+       )sql" IAPOSTE_UNLESS_KEPT("last_enhanced",
+                                 "CASE WHEN excluded.last_code IS NULL THEN m.last_enhanced ELSE "
+                                 "excluded.last_enhanced END") R"sql(,
+       )sql" IAPOSTE_UNLESS_KEPT("last_reply", "CASE WHEN excluded.last_code IS NULL THEN "
+                                               "m.last_reply ELSE excluded.last_reply END") R"sql(,
+       )sql" IAPOSTE_UNLESS_KEPT("reason", "excluded.reason") R"sql(,
+       )sql" IAPOSTE_UNLESS_KEPT("next_attempt_at", "excluded.next_attempt_at") R"sql(,
+       )sql" IAPOSTE_UNLESS_KEPT("lease_until",
+                                 "CASE WHEN excluded.state IN " IAPOSTE_TERMINAL_STATES
+                                 " THEN NULL ELSE m.lease_until END") R"sql(,
+       published_at    = CASE WHEN )sql" IAPOSTE_KEEP_ROW R"sql( OR excluded.state = m.state
+                              THEN coalesce(m.published_at, excluded.published_at)
+                              ELSE excluded.published_at END,
+       )sql" IAPOSTE_UNLESS_KEPT("updated_at", "now()") R"sql(,
+       history         = history_append(m.history, excluded.history,
+                                        coalesce(m.message_id, excluded.message_id))
 )sql";
+
+#undef IAPOSTE_UNLESS_KEPT
+#undef IAPOSTE_KEEP_ROW
 
 // $1: [{tenant, request_id}]; $2: owner. Only our own lease on a live request.
 constexpr const char* release_sql = R"sql(
@@ -173,15 +172,6 @@ UPDATE messages m
   FROM jsonb_to_recordset($1::jsonb) AS i(tenant text, request_id text)
  WHERE m.tenant = i.tenant AND m.request_id = i.request_id
    AND m.owner = $2 AND m.state NOT IN )sql" IAPOSTE_TERMINAL_STATES R"sql(
-)sql";
-
-// $1: [{tenant, request_id}]. The first acknowledgement's time is kept.
-constexpr const char* published_sql = R"sql(
-UPDATE messages m
-   SET published_at = now()
-  FROM jsonb_to_recordset($1::jsonb) AS i(tenant text, request_id text)
- WHERE m.tenant = i.tenant AND m.request_id = i.request_id
-   AND m.published_at IS NULL AND m.state IN )sql" IAPOSTE_TERMINAL_STATES R"sql(
 )sql";
 
 #undef IAPOSTE_TERMINAL_STATES
@@ -193,6 +183,23 @@ nlohmann::json text_or_null(const std::string& s) {
   return clean_text(s);
 }
 
+// One history element (migration 0008), null fields left out. The same record gives the same
+// element, which is how a retried batch finds it already appended.
+nlohmann::json event_json(const event_record& ev) {
+  nlohmann::json j{
+      {"status", status_name(ev.status)}, {"attempt", ev.attempt}, {"at", pg_time(ev.at)}};
+  if (!ev.message_id.empty()) j["message_id"] = clean_text(ev.message_id);
+  if (ev.smtp) {
+    nlohmann::json smtp{{"code", ev.smtp->code}};
+    if (!ev.smtp->enhanced.empty()) smtp["enhanced"] = clean_text(ev.smtp->enhanced);
+    if (!ev.smtp->text.empty()) smtp["text"] = clean_text(ev.smtp->text);
+    j["smtp"] = std::move(smtp);
+  }
+  if (!ev.reason.empty()) j["reason"] = clean_text(ev.reason);
+  if (ev.next_attempt_at) j["next_attempt_at"] = pg_time(*ev.next_attempt_at);
+  return j;
+}
+
 // How one request's row ends up after this batch's records, applied in order with the
 // rule that a duplicate does not overwrite a terminal state.
 struct fold {
@@ -200,13 +207,21 @@ struct fold {
   int attempts = 0;
   std::optional<core::smtp_reply_info> smtp;
   std::optional<core::clock::time_point> next_attempt_at;
+  nlohmann::json events = nlohmann::json::array(); // every record, in queue order
+  bool published = false;
 
   void apply(const event_record& ev) {
+    events.push_back(event_json(ev));
     attempts = std::max(attempts, ev.attempt);
     const std::string_view status = status_name(ev.status);
-    if (status == "duplicate" && !state.empty() && is_terminal_state(state)) return;
+    if (status == "duplicate" && !state.empty() && is_terminal_state(state)) {
+      published = published || ev.published; // the kept terminal state's mark
+      return;
+    }
+    if (status != state) published = false;
+    published = published || ev.published;
     state = status;
-    if (!ev.message_id.empty()) message_id = ev.message_id;
+    if (message_id.empty()) message_id = ev.message_id; // set once, as in the row
     if (ev.smtp) smtp = ev.smtp;
     reason = ev.reason;
     next_attempt_at = ev.next_attempt_at;
@@ -222,7 +237,9 @@ struct fold {
                      {"last_code", nullptr},
                      {"last_enhanced", nullptr},
                      {"last_reply", nullptr},
-                     {"next_attempt_at", nullptr}};
+                     {"next_attempt_at", nullptr},
+                     {"events", events},
+                     {"published", published}};
     if (smtp) {
       j["last_code"] = smtp->code;
       j["last_enhanced"] = clean_text(smtp->enhanced);
@@ -232,29 +249,6 @@ struct fold {
     return j;
   }
 };
-
-nlohmann::json event_json(const record_item& r) {
-  const event_record& ev = *r.ev;
-  nlohmann::json j{{"op_id", *r.op_id},
-                   {"tenant", clean_text(ev.tenant)},
-                   {"request_id", clean_text(ev.request_id)},
-                   {"status", status_name(ev.status)},
-                   {"attempt", ev.attempt},
-                   {"message_id", text_or_null(ev.message_id)},
-                   {"smtp_code", nullptr},
-                   {"smtp_enhanced", nullptr},
-                   {"smtp_text", nullptr},
-                   {"reason", text_or_null(ev.reason)},
-                   {"next_attempt_at", nullptr},
-                   {"at", pg_time(ev.at)}};
-  if (ev.smtp) {
-    j["smtp_code"] = ev.smtp->code;
-    j["smtp_enhanced"] = text_or_null(ev.smtp->enhanced);
-    j["smtp_text"] = text_or_null(ev.smtp->text);
-  }
-  if (ev.next_attempt_at) j["next_attempt_at"] = pg_time(*ev.next_attempt_at);
-  return j;
-}
 
 struct claim_answer {
   bool fresh = false, published = false;
@@ -385,7 +379,6 @@ void run_claims(pqxx::work& w, const batch_params& params, std::vector<claim_ite
 void run_records(pqxx::work& w, const std::vector<record_item>& records) {
   std::map<key_t, std::size_t> index;
   std::vector<fold> folds;
-  nlohmann::json events = nlohmann::json::array();
   for (const auto& r : records) {
     key_t k{clean_text(r.ev->tenant), clean_text(r.ev->request_id)};
     auto [it, added] = index.emplace(std::move(k), folds.size());
@@ -395,17 +388,15 @@ void run_records(pqxx::work& w, const std::vector<record_item>& records) {
       folds.back().request_id = r.ev->request_id;
     }
     folds[it->second].apply(*r.ev);
-    events.push_back(event_json(r));
   }
   nlohmann::json folded = nlohmann::json::array();
   for (const auto& f : folds)
     folded.push_back(f.to_json());
-  w.exec_prepared("iaposte_record_batch", to_param(folded), to_param(events));
+  w.exec_prepared("iaposte_record_batch", to_param(folded));
 }
 
-// release() and published(): one statement for all, each request once.
-void run_key_ops(pqxx::work& w, const char* statement, const std::vector<key_item>& items,
-                 const std::string* owner) {
+// release(): one statement for all, each request once.
+void run_releases(pqxx::work& w, const std::vector<key_item>& items, const std::string& owner) {
   std::set<key_t> seen;
   nlohmann::json input = nlohmann::json::array();
   for (const auto& it : items) {
@@ -413,10 +404,7 @@ void run_key_ops(pqxx::work& w, const char* statement, const std::vector<key_ite
     if (!seen.insert(k).second) continue;
     input.push_back({{"tenant", k.first}, {"request_id", k.second}});
   }
-  if (owner)
-    w.exec_prepared(statement, to_param(input), *owner);
-  else
-    w.exec_prepared(statement, to_param(input));
+  w.exec_prepared("iaposte_release_batch", to_param(input), owner);
 }
 
 } // namespace
@@ -435,15 +423,13 @@ void prepare_statements(pqxx::connection& conn) {
   conn.prepare("iaposte_claim_batch", claim_sql);
   conn.prepare("iaposte_record_batch", record_sql);
   conn.prepare("iaposte_release_batch", release_sql);
-  conn.prepare("iaposte_published_batch", published_sql);
 }
 
 void run_batch(pqxx::connection& conn, const batch_params& params, batch_ops& ops) {
   pqxx::work w(conn);
   if (!ops.claims.empty()) run_claims(w, params, ops.claims);
   if (!ops.records.empty()) run_records(w, ops.records);
-  if (!ops.releases.empty()) run_key_ops(w, "iaposte_release_batch", ops.releases, &params.owner);
-  if (!ops.publishes.empty()) run_key_ops(w, "iaposte_published_batch", ops.publishes, nullptr);
+  if (!ops.releases.empty()) run_releases(w, ops.releases, params.owner);
   w.commit();
 }
 

@@ -18,10 +18,9 @@ struct claim_item {
 
 struct record_item {
   const event_record* ev;
-  const std::string* op_id; // uuid, the idempotency key of the message_events row
 };
 
-// release() and published(): the request's key only.
+// release(): the request's key only.
 struct key_item {
   const std::string* tenant;
   const std::string* request_id;
@@ -38,20 +37,19 @@ struct batch_ops {
   std::vector<claim_item> claims;
   std::vector<record_item> records;
   std::vector<key_item> releases;
-  std::vector<key_item> publishes;
 };
 
 // The order in which run_batch applies the kinds in its transaction. A batch must not
 // hold an operation queued after one of a later phase for the same request (the caller
 // cuts the batch there), so that each request sees its operations in queue order.
-enum class phase { claim = 0, record = 1, release = 2, published = 3 };
+enum class phase { claim = 0, record = 1, release = 2 };
 
 // Declares the batch statements on a new connection.
 void prepare_statements(pqxx::connection& conn);
 
 // Runs claims (deduplicated: a request claimed twice in one batch answers as if the
-// claims ran one after the other), then records (in the given order), then releases,
-// then published marks, in one transaction. Throws what libpqxx throws; on return the
+// claims ran one after the other), then records (in the given order), then releases, in
+// one transaction. Throws what libpqxx throws; on return the
 // transaction has committed.
 void run_batch(pqxx::connection& conn, const batch_params& params, batch_ops& ops);
 

@@ -13,7 +13,7 @@
 
 namespace iaposte::store::detail {
 
-// The names stored in messages.state and message_events.status. Kept here (not
+// The names stored in messages.state and in the status of its history events. Kept here (not
 // core::to_string) so that the stored vocabulary is owned by the schema's module.
 std::string_view status_name(core::status s);
 std::optional<core::status> status_from_name(std::string_view s);

@@ -56,11 +56,17 @@ std::vector<event_record> message_history(const std::string& url, const std::str
                                           const std::string& request_id) {
   return with_read(url, [&](pqxx::read_transaction& r) {
     const pqxx::result res = r.exec_params(
-        "SELECT tenant, request_id, status, attempt, message_id, smtp_code, smtp_enhanced, "
-        "       smtp_text, reason, "
-        "       (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS next_us, "
-        "       (extract(epoch FROM at) * 1000000)::bigint AS at_us "
-        "FROM message_events WHERE tenant = $1 AND request_id = $2 ORDER BY id",
+        "SELECT m.tenant, m.request_id, e ->> 'status' AS status, "
+        "       (e ->> 'attempt')::integer AS attempt, "
+        "       coalesce(e ->> 'message_id', m.message_id) AS message_id, "
+        "       (e -> 'smtp' ->> 'code')::integer AS smtp_code, "
+        "       e -> 'smtp' ->> 'enhanced' AS smtp_enhanced, e -> 'smtp' ->> 'text' AS smtp_text, "
+        "       e ->> 'reason' AS reason, "
+        "       (extract(epoch FROM (e ->> 'next_attempt_at')::timestamptz) * 1000000)::bigint "
+        "         AS next_us, "
+        "       (extract(epoch FROM (e ->> 'at')::timestamptz) * 1000000)::bigint AS at_us "
+        "FROM messages m, jsonb_array_elements(m.history) WITH ORDINALITY AS h(e, n) "
+        "WHERE m.tenant = $1 AND m.request_id = $2 ORDER BY h.n",
         clean_text(tenant), clean_text(request_id));
     std::vector<event_record> out;
     out.reserve(res.size());
@@ -70,7 +76,7 @@ std::vector<event_record> message_history(const std::string& url, const std::str
       ev.request_id = text(row["request_id"]);
       const auto status = status_from_name(text(row["status"]));
       if (!status) // written only by this module, from core::status
-        throw std::runtime_error("unknown status in message_events: " + text(row["status"]));
+        throw std::runtime_error("unknown status in messages.history: " + text(row["status"]));
       ev.status = *status;
       ev.attempt = row["attempt"].as<int>();
       ev.message_id = text(row["message_id"]);

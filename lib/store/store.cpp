@@ -1,15 +1,13 @@
-// The worker: queued claims, records, releases and published marks drained in batches (group
+// The worker: queued claims, records and releases drained in batches (group
 // commit), retried, parked.
 #include "store/store.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstdio>
 #include <deque>
 #include <map>
 #include <mutex>
-#include <random>
 #include <set>
 #include <thread>
 #include <type_traits>
@@ -38,7 +36,6 @@ struct claim_op {
 
 struct record_op {
   event_record ev;
-  std::string op_id; // uuid: makes the message_events insert idempotent across retries
   std::function<void()> done;
 };
 
@@ -47,13 +44,8 @@ struct release_op {
   std::function<void()> done;
 };
 
-struct published_op {
-  std::string tenant, request_id;
-  std::function<void()> done;
-};
-
 // Alternatives in detail::phase order.
-using op = std::variant<claim_op, record_op, release_op, published_op>;
+using op = std::variant<claim_op, record_op, release_op>;
 
 key_t key_of(const op& o) {
   return std::visit(
@@ -72,16 +64,15 @@ key_t key_of(const op& o) {
 static_assert(
     std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(detail::phase::record), op>,
                    record_op> &&
-    std::is_same_v<
-        std::variant_alternative_t<static_cast<std::size_t>(detail::phase::published), op>,
-        published_op>);
+    std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(detail::phase::release), op>,
+                   release_op>);
 
 detail::phase phase_of(const op& o) {
   return static_cast<detail::phase>(o.index());
 }
 
 const char* kind_name(const op& o) {
-  constexpr const char* names[] = {"claim", "record", "release", "published"};
+  constexpr const char* names[] = {"claim", "record", "release"};
   return names[o.index()];
 }
 
@@ -115,7 +106,6 @@ struct store::impl {
   std::size_t in_flight = 0;
   bool started = false, stopping = false;
   steady::time_point stop_deadline{};
-  std::mt19937_64 rng{std::random_device{}()};
   std::thread worker;
 
   std::atomic<bool> healthy{false};
@@ -135,16 +125,6 @@ struct store::impl {
   }
 
   std::string server() const { return detail::describe_server(cfg.url); }
-
-  std::string new_op_id() { // under mu
-    const std::uint64_t hi = rng(), lo = rng();
-    char buf[37];
-    std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                  static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0x0fff),
-                  static_cast<unsigned>(0x8000 | ((lo >> 48) & 0x3fff)),
-                  static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-    return buf;
-  }
 
   void enqueue(op o) {
     {
@@ -228,11 +208,11 @@ struct store::impl {
 
   // --- batches --------------------------------------------------------------------
 
-  // Under mu. A transaction runs claims, then records, then releases, then published
-  // marks (detail::phase): the batch stops before an operation that would run before one
-  // queued earlier for the same request (e.g. a claim after a record: a request
-  // redelivered just after it was sent must come back terminal; a record after a
-  // published mark). It also stops before the claim content exceeds batch_max_bytes.
+  // Under mu. A transaction runs claims, then records, then releases (detail::phase): the
+  // batch stops before an operation that would run before one queued earlier for the same
+  // request (e.g. a claim after a record: a request redelivered just after it was sent must
+  // come back terminal; a record after a release). It also stops before the claim content
+  // exceeds batch_max_bytes.
   std::vector<op> take_batch() {
     std::vector<op> batch;
     std::map<key_t, detail::phase> latest; // the latest phase taken, per request
@@ -276,12 +256,10 @@ struct store::impl {
       if (auto* c = std::get_if<claim_op>(&o))
         ops.claims.push_back({&c->req, {}});
       else if (auto* r = std::get_if<record_op>(&o))
-        ops.records.push_back({&r->ev, &r->op_id});
-      else if (auto* rel = std::get_if<release_op>(&o))
-        ops.releases.push_back({&rel->tenant, &rel->request_id});
+        ops.records.push_back({&r->ev});
       else {
-        auto& p = std::get<published_op>(o);
-        ops.publishes.push_back({&p.tenant, &p.request_id});
+        auto& rel = std::get<release_op>(o);
+        ops.releases.push_back({&rel.tenant, &rel.request_id});
       }
     }
     detail::run_batch(*conn, {cfg.owner, cfg.lease, live.dead_owners()}, ops);
@@ -485,20 +463,11 @@ void store::claim(claim_request req, std::function<void(claim_result)> done) {
 }
 
 void store::record(event_record ev, std::function<void()> done) {
-  std::string id;
-  {
-    std::lock_guard lk(impl_->mu);
-    id = impl_->new_op_id();
-  }
-  impl_->enqueue(record_op{std::move(ev), std::move(id), std::move(done)});
+  impl_->enqueue(record_op{std::move(ev), std::move(done)});
 }
 
 void store::release(std::string tenant, std::string request_id, std::function<void()> done) {
   impl_->enqueue(release_op{std::move(tenant), std::move(request_id), std::move(done)});
-}
-
-void store::published(std::string tenant, std::string request_id, std::function<void()> done) {
-  impl_->enqueue(published_op{std::move(tenant), std::move(request_id), std::move(done)});
 }
 
 bool store::leases_safe() const {

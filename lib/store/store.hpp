@@ -68,8 +68,9 @@ struct claim_result {
   // When the row's lease ends: ours for fresh and resumed, the other instance's for busy;
   // usually none for terminal (a terminal record clears it).
   std::optional<core::clock::time_point> lease_until{};
-  // terminal only: the terminal status event was acknowledged by the broker (published()).
-  // false: it may never have reached Kafka: publish it again, then call published().
+  // terminal only: the terminal status event was acknowledged by the broker (recorded with
+  // event_record::published). false: it may never have reached Kafka: publish it again,
+  // then record it with `published`.
   bool published = false;
   // The recorded outcome (messages.last_code/last_enhanced/last_reply and reason), to
   // re-publish a terminal event; for other kinds, the last attempt's reply if any.
@@ -92,6 +93,11 @@ struct event_record {
   std::string reason;
   std::optional<core::clock::time_point> next_attempt_at;
   core::clock::time_point at = core::clock::now();
+  // A terminal event already acknowledged by the broker (the worker publishes first, then
+  // records): the same write marks the row published (messages.published_at), so that a
+  // later redelivery gets a `duplicate` event rather than this one again. Ignored unless
+  // the row ends terminal; a later record that changes the row's state clears the mark.
+  bool published = false;
 };
 
 struct message_row {
@@ -99,7 +105,7 @@ struct message_row {
   int attempts = 0;
   std::optional<int> last_code;
   std::string last_reply;
-  bool published = false; // published() was called on the row (only on terminal rows)
+  bool published = false; // its terminal event was recorded as published (terminal rows only)
 };
 
 class store {
@@ -125,16 +131,13 @@ public:
   // before stop().
   void claim(claim_request req, std::function<void(claim_result)> done);
   // Upserts the messages row (created when missing, e.g. for rejected requests) and
-  // appends a message_events row.
+  // appends the event to its history (messages.history, at most 64 events: the first and
+  // the newest 63). The row's message_id is set once: the first claim or record with one.
   void record(event_record ev, std::function<void()> done);
   // Gives up this instance's lease (cfg.owner) on a request that is not terminal, so that
   // another instance can claim it at once. No-op for a terminal row, a row held by
   // another instance, or a missing row.
   void release(std::string tenant, std::string request_id, std::function<void()> done);
-  // Marks the request's terminal status event as acknowledged by the broker
-  // (messages.published_at = now()). No-op unless the row is terminal. A later record that
-  // changes the row's state clears the mark.
-  void published(std::string tenant, std::string request_id, std::function<void()> done);
   // Operations on one request take effect in the order they were queued (a batch is cut
   // where running its statements in their fixed order would reorder them).
 

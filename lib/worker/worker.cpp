@@ -227,10 +227,9 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                                     {"state", state},
                                     {"found_on_status_topic", true}});
     dup.reason = "already " + state;
-    auto [recorded, settled] = co_await (record(was) && settle(dup));
+    auto [recorded, settled] = co_await (record(was, true) && settle(dup));
     if (recorded && settled) {
       count(status::duplicate);
-      mark_published(was);
       finished(m);
     }
   }
@@ -265,11 +264,13 @@ struct worker::impl : std::enable_shared_from_this<impl> {
                                ev.timestamp};
   }
 
-  awaitable<bool> record(const core::status_event& ev) {
+  // `published`: the broker acknowledged `ev` (a terminal event): the same write marks it.
+  awaitable<bool> record(const core::status_event& ev, bool published = false) {
     // The record lives in this frame; the callable captures only pointers. GCC 12 copies a
     // closure passed by value into a coroutine bitwise, so a closure owning a std::string
     // would hand the store a string pointing into this frame (seen under ASan).
     store::event_record rec = record_of(ev);
+    rec.published = published;
     co_return co_await await_callback<bool>(
         [this, r = &rec](auto done) { db.record(std::move(*r), [done] { done(true); }); });
   }
@@ -309,10 +310,14 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     co_return co_await produce(cfg.status_topic, ev.request_id, core::serialize(ev));
   }
 
-  // Durable outcome: recorded in PostgreSQL and acknowledged by the broker, in parallel.
+  // Durable outcome: acknowledged by the broker, then recorded in PostgreSQL with its
+  // published mark, in one write of the row. A crash in between leaves the row as it was
+  // (`sending` after a final dot): the next claim finds the outcome on the status topic
+  // (recover(), adopt()). False only when stopping.
   awaitable<bool> settle(const core::status_event& ev) {
-    auto [recorded, published] = co_await (record(ev) && publish(ev));
-    co_return recorded&& published;
+    bool done = co_await publish(ev);
+    if (done) done = co_await record(ev, true);
+    co_return done;
   }
 
   // A transition that does not gate the commit (accepted, deferred): fire and forget,
@@ -328,12 +333,6 @@ struct worker::impl : std::enable_shared_from_this<impl> {
             co_await (self->record(ev) && self->publish(ev));
         },
         asio::detached);
-  }
-
-  // The terminal event is acknowledged by the broker: a later redelivery of this request
-  // gets a `duplicate` event rather than the terminal event again.
-  void mark_published(const core::status_event& ev) {
-    db.published(ev.tenant, ev.request_id, [] {});
   }
 
   // Hands the request back (its lease cleared) so that another instance may take it at once.
@@ -587,7 +586,6 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     auto [settled, copied] = co_await (settle(ev) && copy_to_dlq(m, ev));
     if (settled && copied) {
       count(status::failed);
-      mark_published(ev);
       finished(m);
     }
   }
@@ -753,7 +751,6 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       log::info("request.suppressed", {{"request_id", f.req.request_id}, {"tenant", f.req.tenant}});
       if (co_await settle(ev)) {
         count(ev.status);
-        mark_published(ev);
         finished(j.m);
       }
       co_return false;
@@ -796,7 +793,6 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
     if (co_await settle(ev)) {
       count(ev.status);
-      mark_published(ev);
       finished(j.m);
     }
   }
@@ -1021,7 +1017,6 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
     if (durable) {
       count(f.final_ev.status);
-      mark_published(f.final_ev);
       finished(m);
     }
   }

@@ -318,7 +318,8 @@ TEST_CASE("every attempt is recorded `sending` before its final dot, then its ou
   // The 451 comes at RCPT, before any dot: only the second attempt reaches `sending`.
   std::string out;
   REQUIRE(run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-Atqc",
-               "SELECT string_agg(status || ':' || attempt, ',' ORDER BY id) FROM message_events "
+               "SELECT string_agg((e ->> 'status') || ':' || (e ->> 'attempt'), ',' ORDER BY n) "
+               "FROM messages, jsonb_array_elements(history) WITH ORDINALITY AS h(e, n) "
                "WHERE request_id = '" +
                    r["request_id"].get<std::string>() + "'"},
               {}, &out) == 0);

@@ -214,14 +214,16 @@ TEST_CASE("PostgreSQL: release() lets another instance take the request at once"
   CHECK(t.db.count("SELECT count(*) FROM messages") == 1);
 }
 
-TEST_CASE("PostgreSQL: published() marks a terminal row; a claim tells a published outcome "
-          "from one to publish again") {
+TEST_CASE("PostgreSQL: a terminal record flagged published marks its row; a claim tells a "
+          "published outcome from one to publish again") {
   two_instances t;
   auto bounced = event("acme", "r-pub", core::status::bounced, 1);
   bounced.smtp = {550, "5.1.1", "no such user"};
   bounced.reason = "recipient rejected";
+  auto bounced_published = bounced;
+  bounced_published.published = true;
 
-  SUBCASE("record and published() in one batch, then a redelivery") {
+  SUBCASE("claim and published record in one batch, then a redelivery") {
     auto s = t.make("instance-a", std::chrono::seconds{600});
     std::vector<store::claim_result> results;
     completions done;
@@ -230,11 +232,10 @@ TEST_CASE("PostgreSQL: published() marks a terminal row; a claim tells a publish
       done.add();
     };
     s->claim(request("r-pub", mime("d")), on_claim);
-    s->record(bounced, [&] { done.add(); });
-    s->published("acme", "r-pub", [&] { done.add(); });
-    s->claim(request("r-pub", mime("d2")), on_claim); // cuts the batch: must see both
+    s->record(bounced_published, [&] { done.add(); });
+    s->claim(request("r-pub", mime("d2")), on_claim); // cuts the batch: must see the record
     s->start();
-    REQUIRE(done.wait_for(4, 10s));
+    REQUIRE(done.wait_for(3, 10s));
     CHECK(s->transactions() == 2);
     REQUIRE(results.size() == 2);
     CHECK(results[0].kind == kind::fresh);
@@ -267,22 +268,33 @@ TEST_CASE("PostgreSQL: published() marks a terminal row; a claim tells a publish
     CHECK(r.reason == "recipient rejected");
     CHECK_FALSE(t.a->find("acme", "r-pub")->published);
 
-    published_now(*t.b, "acme", "r-pub"); // after the re-published event's ack
+    record_now(*t.b, bounced_published); // the event published again, acknowledged
     CHECK(claim_now(*t.b, "acme", "r-pub").published);
+    CHECK(t.b->find("acme", "r-pub")->state == "bounced");
   }
-  SUBCASE("published() before the request ended is a no-op, even queued with the record") {
+  SUBCASE("the flag on a record that is not terminal marks nothing, nor does it carry over") {
     REQUIRE(claim_now(*t.a, "acme", "r-pub", mime("d")).kind == kind::fresh);
-    published_now(*t.a, "acme", "r-pub");
+    auto deferred = event("acme", "r-pub", core::status::deferred, 1);
+    deferred.published = true;
+    record_now(*t.a, deferred);
     CHECK_FALSE(t.a->find("acme", "r-pub")->published);
 
     auto s = t.make("instance-a", std::chrono::seconds{600});
     completions done;
-    s->published("acme", "r-pub", [&] { done.add(); });
-    s->record(bounced, [&] { done.add(); }); // after the mark: must not inherit it
+    s->record(deferred, [&] { done.add(); });
+    s->record(bounced, [&] { done.add(); }); // after the flagged one: must not inherit it
     s->start();
     REQUIRE(done.wait_for(2, 10s));
-    CHECK(s->transactions() == 2);
     CHECK_FALSE(claim_now(*s, "acme", "r-pub").published);
+  }
+  SUBCASE("a state change clears the mark") {
+    REQUIRE(claim_now(*t.a, "acme", "r-pub", mime("d")).kind == kind::fresh);
+    auto sent = event("acme", "r-pub", core::status::sent, 1);
+    sent.published = true;
+    record_now(*t.a, sent);
+    CHECK(t.a->find("acme", "r-pub")->published);
+    record_now(*t.a, bounced); // a late bounce (an operator's correction): not published yet
+    CHECK_FALSE(t.a->find("acme", "r-pub")->published);
   }
 }
 

@@ -95,7 +95,8 @@ TEST_CASE("PostgreSQL connection killed mid-run: the store reconnects and queued
   CHECK(s.connection_failures() >= 1);
   CHECK(s.healthy());
   CHECK(db.count("SELECT count(*) FROM messages WHERE state = 'sent'") == n);
-  CHECK(db.count("SELECT count(*) FROM message_events") == n); // no event written twice
+  // no event written twice (a batch retried after a lost commit finds its events there)
+  CHECK(db.count("SELECT sum(jsonb_array_length(history)) FROM messages") == n);
 }
 
 TEST_CASE("PostgreSQL rejecting one operation: it is parked without blocking the others, and "
@@ -110,7 +111,7 @@ TEST_CASE("PostgreSQL rejecting one operation: it is parked without blocking the
       IF NEW.request_id = 'poison' THEN RAISE EXCEPTION 'refused for the test'; END IF;
       RETURN NEW;
     END $$;
-    CREATE TRIGGER refuse_poison BEFORE INSERT ON message_events
+    CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON messages
       FOR EACH ROW EXECUTE FUNCTION refuse_poison();
   )sql");
 
@@ -125,7 +126,7 @@ TEST_CASE("PostgreSQL rejecting one operation: it is parked without blocking the
   CHECK(poison_ops.count() == 0);
   CHECK_FALSE(s.find("acme", "poison"));
 
-  db.query("DROP TRIGGER refuse_poison ON message_events");
+  db.query("DROP TRIGGER refuse_poison ON messages");
   REQUIRE(poison_ops.wait_for(2, 10s));
   CHECK(s.parked() == 0);
   const auto row = s.find("acme", "poison");

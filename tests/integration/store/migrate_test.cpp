@@ -85,4 +85,52 @@ TEST_CASE("PostgreSQL: upgrading to 0002, requests that had ended count as publi
   CHECK(deferred.content == "content");                       // stored now
 }
 
+TEST_CASE("PostgreSQL: upgrading to 0008, each request's message_events become its history, in "
+          "order, and the table goes") {
+  test_database db;
+  const auto& all = store::detail::compiled_migrations();
+  REQUIRE(all.size() >= 8);
+  REQUIRE(all[7].name == "0008_history_in_row");
+  db.query("CREATE TABLE schema_migrations (version text PRIMARY KEY, name text NOT NULL, "
+           "applied_at timestamptz NOT NULL DEFAULT now())");
+  for (std::size_t i = 0; i < 7; ++i) {
+    db.query(all[i].sql);
+    db.query("INSERT INTO schema_migrations (version, name) VALUES ('" + all[i].name.substr(0, 4) +
+             "', '" + all[i].name.substr(5) + "')");
+  }
+  db.query("INSERT INTO messages (tenant, request_id, state, message_id) VALUES "
+           "('acme', 'two', 'sent', '<two@x>'), ('acme', 'none', 'accepted', NULL)");
+  // Written out of time order on purpose: the history keeps the order of insertion (id).
+  db.query("INSERT INTO message_events (op_id, tenant, request_id, status, attempt, message_id, "
+           "smtp_code, smtp_enhanced, smtp_text, reason, at) VALUES "
+           "(gen_random_uuid(), 'acme', 'two', 'deferred', 1, '<two@x>', 451, '4.7.1', 'later', "
+           " 'greylisted', '2026-01-01T10:00:00Z'), "
+           "(gen_random_uuid(), 'acme', 'two', 'sent', 2, '<other@x>', 250, NULL, 'ok', NULL, "
+           " '2026-01-01T09:00:00Z')");
+
+  store::store s(store_config_for(db));
+  s.migrate();
+  CHECK(db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'message_events'") == 0);
+  const auto h = s.history("acme", "two");
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].status == core::status::deferred);
+  CHECK(h[0].attempt == 1);
+  CHECK(h[0].message_id == "<two@x>");
+  REQUIRE(h[0].smtp);
+  CHECK(h[0].smtp->code == 451);
+  CHECK(h[0].smtp->enhanced == "4.7.1");
+  CHECK(h[0].smtp->text == "later");
+  CHECK(h[0].reason == "greylisted");
+  CHECK(h[1].status == core::status::sent);
+  CHECK(h[1].message_id == "<other@x>"); // not the row's: kept in the event
+  REQUIRE(h[1].smtp);
+  CHECK(h[1].smtp->enhanced.empty());
+  CHECK(h[1].reason.empty());
+  CHECK(h[0].at > h[1].at);
+  // The row's own id is not repeated in its events.
+  CHECK(db.count("SELECT count(*) FROM messages, jsonb_array_elements(history) e "
+                 "WHERE e ? 'message_id'") == 1);
+  CHECK(s.history("acme", "none").empty());
+}
+
 } // namespace test_integration_store_migrate_test

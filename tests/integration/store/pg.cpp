@@ -168,10 +168,6 @@ void release_now(store::store& s, const std::string& tenant, const std::string& 
   wait_done("release", [&](auto done) { s.release(tenant, request_id, std::move(done)); });
 }
 
-void published_now(store::store& s, const std::string& tenant, const std::string& request_id) {
-  wait_done("published", [&](auto done) { s.published(tenant, request_id, std::move(done)); });
-}
-
 store::event_record event(const std::string& tenant, const std::string& request_id,
                           core::status status, int attempt) {
   store::event_record ev;

@@ -83,7 +83,6 @@ store::claim_result claim_now(store::store& s, const std::string& tenant,
 store::claim_result claim_now(store::store& s, store::claim_request req);
 void record_now(store::store& s, store::event_record ev);
 void release_now(store::store& s, const std::string& tenant, const std::string& request_id);
-void published_now(store::store& s, const std::string& tenant, const std::string& request_id);
 
 // An event for (tenant, request_id) with `status` at `attempt`.
 store::event_record event(const std::string& tenant, const std::string& request_id,
