@@ -114,14 +114,14 @@ SELECT true AS fresh, * FROM inserted
 
 // $1: the records' net effect per request (folded by the caller, in queue order), each
 // with its history events in queue order (`events`, appended by history_append, migration
-// 0008: an event already in the row is not appended again).
+// 0008: events already in the row are not appended again).
 // A `duplicate` does not overwrite a terminal row: only its event is appended
 // (IAPOSTE_KEEP_ROW). `published`: the last record's flag (event_record::published), which
 // sets published_at on a terminal row (the first acknowledgement's time is kept); a state
-// change clears it (the event published was another one's). The row's message_id is set once, by
-// the first claim or record that has one (a resumed request reuses it), so that an event's
-// message_id can be left out where it is the row's: history_append drops it on update (the inserted
-// row's events keep theirs, as its `excluded.history` must stay whole for the update).
+// change clears it (the event published was another one's). The row's message_id is set
+// once, by the first claim or record that has one: the worker derives it from the request,
+// so every record of a request carries the same, and an event leaves it out where it is the
+// fold's (fold::to_json).
 #define IAPOSTE_KEEP_ROW "(excluded.state = 'duplicate' AND m.state IN " IAPOSTE_TERMINAL_STATES ")"
 #define IAPOSTE_UNLESS_KEPT(column, value)                                                         \
   column " = CASE WHEN " IAPOSTE_KEEP_ROW " THEN m." column " ELSE " value " END"
@@ -136,7 +136,7 @@ INSERT INTO messages AS m (tenant, request_id, state, message_id, attempts, last
                            last_enhanced, last_reply, reason, next_attempt_at, history,
                            published_at)
 SELECT tenant, request_id, state, message_id, attempts, last_code, last_enhanced,
-       last_reply, reason, next_attempt_at, history_append('[]', events, NULL),
+       last_reply, reason, next_attempt_at, events,
        CASE WHEN published AND state IN )sql" IAPOSTE_TERMINAL_STATES R"sql( THEN now() END
   FROM folded
 ON CONFLICT (tenant, request_id) DO UPDATE
@@ -158,8 +158,7 @@ ON CONFLICT (tenant, request_id) DO UPDATE
                               THEN coalesce(m.published_at, excluded.published_at)
                               ELSE excluded.published_at END,
        )sql" IAPOSTE_UNLESS_KEPT("updated_at", "now()") R"sql(,
-       history         = history_append(m.history, excluded.history,
-                                        coalesce(m.message_id, excluded.message_id))
+       history         = history_append(m.history, excluded.history)
 )sql";
 
 #undef IAPOSTE_UNLESS_KEPT
@@ -183,12 +182,14 @@ nlohmann::json text_or_null(const std::string& s) {
   return clean_text(s);
 }
 
-// One history element (migration 0008), null fields left out. The same record gives the same
-// element, which is how a retried batch finds it already appended.
-nlohmann::json event_json(const event_record& ev) {
+// One history element (migration 0008), null fields left out, message_id too where it is
+// `row_message_id`. The same record gives the same element, which is how a retried batch
+// finds it already appended.
+nlohmann::json event_json(const event_record& ev, const std::string& row_message_id) {
   nlohmann::json j{
       {"status", status_name(ev.status)}, {"attempt", ev.attempt}, {"at", pg_time(ev.at)}};
-  if (!ev.message_id.empty()) j["message_id"] = clean_text(ev.message_id);
+  if (!ev.message_id.empty() && ev.message_id != row_message_id)
+    j["message_id"] = clean_text(ev.message_id);
   if (ev.smtp) {
     nlohmann::json smtp{{"code", ev.smtp->code}};
     if (!ev.smtp->enhanced.empty()) smtp["enhanced"] = clean_text(ev.smtp->enhanced);
@@ -207,11 +208,11 @@ struct fold {
   int attempts = 0;
   std::optional<core::smtp_reply_info> smtp;
   std::optional<core::clock::time_point> next_attempt_at;
-  nlohmann::json events = nlohmann::json::array(); // every record, in queue order
+  std::vector<const event_record*> events; // every record, in queue order
   bool published = false;
 
   void apply(const event_record& ev) {
-    events.push_back(event_json(ev));
+    events.push_back(&ev);
     attempts = std::max(attempts, ev.attempt);
     const std::string_view status = status_name(ev.status);
     if (status == "duplicate" && !state.empty() && is_terminal_state(state)) {
@@ -238,8 +239,10 @@ struct fold {
                      {"last_enhanced", nullptr},
                      {"last_reply", nullptr},
                      {"next_attempt_at", nullptr},
-                     {"events", events},
+                     {"events", nlohmann::json::array()},
                      {"published", published}};
+    for (const event_record* ev : events)
+      j["events"].push_back(event_json(*ev, message_id));
     if (smtp) {
       j["last_code"] = smtp->code;
       j["last_enhanced"] = clean_text(smtp->enhanced);
