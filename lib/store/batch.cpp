@@ -118,7 +118,8 @@ SELECT true AS fresh, * FROM inserted
 // A `duplicate` does not overwrite a terminal row: only its event is appended
 // (IAPOSTE_KEEP_ROW). `published`: the last record's flag (event_record::published), which
 // sets published_at on a terminal row (the first acknowledgement's time is kept); a state
-// change clears it (the event published was another one's). The row's message_id is set
+// change clears it (the event published was another one's). `content`: stored when the
+// row has none (the first content wins, as with claims). The row's message_id is set
 // once, by the first claim or record that has one: the worker derives it from the request,
 // so every record of a request carries the same, and an event leaves it out where it is the
 // fold's (fold::to_json).
@@ -130,19 +131,20 @@ WITH folded AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
     tenant text, request_id text, state text, attempts integer, message_id text,
     last_code integer, last_enhanced text, last_reply text, reason text,
-    next_attempt_at timestamptz, events jsonb, published boolean)
+    next_attempt_at timestamptz, events jsonb, published boolean, content text)
 )
 INSERT INTO messages AS m (tenant, request_id, state, message_id, attempts, last_code,
                            last_enhanced, last_reply, reason, next_attempt_at, history,
-                           published_at)
+                           content, published_at)
 SELECT tenant, request_id, state, message_id, attempts, last_code, last_enhanced,
-       last_reply, reason, next_attempt_at, events,
+       last_reply, reason, next_attempt_at, events, content,
        CASE WHEN published AND state IN )sql" IAPOSTE_TERMINAL_STATES R"sql( THEN now() END
   FROM folded
 ON CONFLICT (tenant, request_id) DO UPDATE
    SET )sql" IAPOSTE_UNLESS_KEPT("state", "excluded.state") R"sql(,
        )sql" IAPOSTE_UNLESS_KEPT("attempts", "greatest(m.attempts, excluded.attempts)") R"sql(,
        message_id      = coalesce(m.message_id, excluded.message_id),
+       content         = coalesce(m.content, excluded.content),
        )sql" IAPOSTE_UNLESS_KEPT("last_code", "coalesce(excluded.last_code, m.last_code)") R"sql(,
        )sql" IAPOSTE_UNLESS_KEPT("last_enhanced",
                                  "CASE WHEN excluded.last_code IS NULL THEN m.last_enhanced ELSE "
@@ -210,9 +212,11 @@ struct fold {
   std::optional<core::clock::time_point> next_attempt_at;
   std::vector<const event_record*> events; // every record, in queue order
   bool published = false;
+  const std::string* content = nullptr; // the first record's with one
 
   void apply(const event_record& ev) {
     events.push_back(&ev);
+    if (!content && !ev.content.empty()) content = &ev.content;
     attempts = std::max(attempts, ev.attempt);
     const std::string_view status = status_name(ev.status);
     if (status == "duplicate" && !state.empty() && is_terminal_state(state)) {
@@ -229,18 +233,20 @@ struct fold {
   }
 
   nlohmann::json to_json() const {
-    nlohmann::json j{{"tenant", clean_text(tenant)},
-                     {"request_id", clean_text(request_id)},
-                     {"state", state},
-                     {"attempts", attempts},
-                     {"message_id", text_or_null(message_id)},
-                     {"reason", text_or_null(reason)},
-                     {"last_code", nullptr},
-                     {"last_enhanced", nullptr},
-                     {"last_reply", nullptr},
-                     {"next_attempt_at", nullptr},
-                     {"events", nlohmann::json::array()},
-                     {"published", published}};
+    nlohmann::json j{
+        {"tenant", clean_text(tenant)},
+        {"request_id", clean_text(request_id)},
+        {"state", state},
+        {"attempts", attempts},
+        {"message_id", text_or_null(message_id)},
+        {"reason", text_or_null(reason)},
+        {"last_code", nullptr},
+        {"last_enhanced", nullptr},
+        {"last_reply", nullptr},
+        {"next_attempt_at", nullptr},
+        {"events", nlohmann::json::array()},
+        {"published", published},
+        {"content", content ? nlohmann::json(clean_text(*content)) : nlohmann::json()}};
     for (const event_record* ev : events)
       j["events"].push_back(event_json(*ev, message_id));
     if (smtp) {

@@ -105,8 +105,8 @@ std::string liveness::dead_owners() const {
 
 bool liveness::fresh() const {
   if (cfg_.dead_after.count() == 0 || !thread_.joinable()) return true;
-  const auto last = std::chrono::steady_clock::time_point(
-      std::chrono::steady_clock::duration(last_ok_.load()));
+  const auto last =
+      std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_ok_.load()));
   return std::chrono::steady_clock::now() - last < cfg_.dead_after / 2;
 }
 

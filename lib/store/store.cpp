@@ -76,11 +76,11 @@ const char* kind_name(const op& o) {
   return names[o.index()];
 }
 
-// What an operation adds to its batch's statements, roughly: the claim content is what
-// can be big.
+// What an operation adds to its batch's statements, roughly: the content is what can be big.
 std::size_t size_of(const op& o) {
   constexpr std::size_t overhead = 256;
   if (const auto* c = std::get_if<claim_op>(&o)) return overhead + c->req.content.size();
+  if (const auto* r = std::get_if<record_op>(&o)) return overhead + r->ev.content.size();
   return overhead;
 }
 

@@ -27,8 +27,9 @@ struct store_config {
   // before its claims are taken over without waiting for their lease; 0: never.
   std::chrono::milliseconds heartbeat_interval{2000};
   std::chrono::milliseconds owner_dead_after{10000};
-  // Bytes of claim content per transaction (the batch statement carries it as JSON): a
-  // batch is cut before the claim that would exceed it; a bigger claim goes alone.
+  // Bytes of content (claims' and records') per transaction (the batch statements carry it
+  // as JSON): a batch is cut before the operation that would exceed it; a bigger one goes
+  // alone.
   std::size_t batch_max_bytes = std::size_t{16} << 20;
 };
 
@@ -98,6 +99,10 @@ struct event_record {
   // later redelivery gets a `duplicate` event rather than this one again. Ignored unless
   // the row ends terminal; a later record that changes the row's state clears the mark.
   bool published = false;
+  // The composed message, stored when the row holds none (as claim_request::content): the
+  // worker passes it with the first record after which the request may be sent again (a
+  // deferral), so that every later attempt sends the same bytes. Empty: nothing to store.
+  std::string content{};
 };
 
 struct message_row {

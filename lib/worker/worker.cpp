@@ -265,12 +265,15 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   }
 
   // `published`: the broker acknowledged `ev` (a terminal event): the same write marks it.
-  awaitable<bool> record(const core::status_event& ev, bool published = false) {
+  // `content`: the message to store with it when the row holds none (see note()).
+  awaitable<bool> record(const core::status_event& ev, bool published = false,
+                         const std::string* content = nullptr) {
     // The record lives in this frame; the callable captures only pointers. GCC 12 copies a
     // closure passed by value into a coroutine bitwise, so a closure owning a std::string
     // would hand the store a string pointing into this frame (seen under ASan).
     store::event_record rec = record_of(ev);
     rec.published = published;
+    if (content) rec.content = *content;
     co_return co_await await_callback<bool>(
         [this, r = &rec](auto done) { db.record(std::move(*r), [done] { done(true); }); });
   }
@@ -322,15 +325,17 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
   // A transition that does not gate the commit (accepted, deferred): fire and forget,
   // ordered behind earlier ones in both the store queue and the producer's partition.
-  // `recorded`: already in the history (the claim wrote it): only published.
-  void note(core::status_event ev, bool recorded = false) {
+  // `recorded`: already in the history (the claim wrote it): only published. `content`: the
+  // message, stored with the record when the row holds none.
+  void note(core::status_event ev, bool recorded = false, std::string content = {}) {
     asio::co_spawn(
         ex,
-        [self = shared_from_this(), ev = std::move(ev), recorded]() -> awaitable<void> {
+        [self = shared_from_this(), ev = std::move(ev), recorded,
+         content = std::move(content)]() -> awaitable<void> {
           if (recorded)
             co_await self->publish(ev);
           else
-            co_await (self->record(ev) && self->publish(ev));
+            co_await (self->record(ev, false, &content) && self->publish(ev));
         },
         asio::detached);
   }
@@ -609,6 +614,10 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     store::claim_result claim;
     // Delivery: the one copy of the signed message, the request's bounds, the attempts.
     std::string message;
+    // The message is in PostgreSQL (messages.content): written by the model (stored with
+    // its claim), or stored by an earlier deferral. A request sent at its first attempt
+    // never stores it: nothing will send it again.
+    bool message_stored = false;
     core::clock::time_point first_seen, deadline;
     std::optional<core::clock::time_point> wait_for;
     int attempt = 0;
@@ -635,11 +644,13 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   awaitable<void> handle(job& j) {
     flight f;
     if (!co_await intake(j.m, f)) co_return;
-    // The content stage's last step (compose, sign) before the claim, so that the first claim
-    // stores it: every later attempt, after a restart or on another instance, sends these same
-    // signed bytes (same Message-ID, same Date). A request with ai is claimed first and
+    // The content stage's last step (compose, sign). A request with ai is claimed first and
     // written only when nothing is stored yet (write_content): a redelivery or a retry
-    // topic's copy never calls the model again.
+    // topic's copy never calls the model again. The message is stored only when it may be
+    // sent again: the model's with its claim, the others with their first deferral
+    // (try_once), so that every later attempt, after a restart or on another instance, sends
+    // the same signed bytes (same Message-ID, same Date). A request sent at its first attempt
+    // never writes its content (issue 13: the largest part of its WAL).
     if (!f.uses_ai) {
       const bool composed = co_await finish_content(j.m, f);
       if (!composed) co_return;
@@ -712,7 +723,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       co_await reject(m, f.req.request_id, f.req.tenant, f.req.metadata, done.rejection, f.ai_info);
       co_return false;
     }
-    f.claim_req.content = std::move(done.message);
+    f.message = std::move(done.message);
     co_return true;
   }
 
@@ -814,6 +825,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     park(j, job::wait_kind::ai);
     if (!co_await write_with_ai(j.m, f.req, f.draft, f.ai_info)) co_return false; // rejected
     if (!co_await finish_content(j.m, f)) co_return false;
+    f.claim_req.content = std::move(f.message);
     f.claim_req.content_meta =
         f.ai_info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     // Stores the content with the lease this instance holds (the same owner's claim).
@@ -839,8 +851,12 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     f.deadline = std::max(f.first_seen, f.req.send_at.value_or(f.first_seen)) + cfg.lifetime;
     if (f.req.expires_at && *f.req.expires_at < f.deadline) f.deadline = *f.req.expires_at;
 
-    f.message =
-        f.claim.content.empty() ? std::move(f.claim_req.content) : std::move(f.claim.content);
+    // The stored message wins (the model's, or an earlier deferral's); none stored: the one
+    // composed here.
+    if (!f.claim.content.empty()) {
+      f.message = std::move(f.claim.content);
+      f.message_stored = true;
+    }
     f.claim_req.content = std::string();
     f.claim.content = std::string();
     f.draft = content::draft{};
@@ -975,7 +991,11 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       fields["delay_ms"] = delay.count();
       log::info("request.deferred", std::move(fields));
       count(status::deferred);
-      note(std::move(ev));
+      // This request will be sent again (here after the backoff, or from a retry topic,
+      // maybe elsewhere): the first deferral stores the message, so that every later attempt
+      // sends the same bytes (Message-ID, Date, DKIM signature).
+      note(std::move(ev), false, f.message_stored ? std::string() : f.message);
+      f.message_stored = true;
       f.env.rcpt_to = std::move(d.retry_to);
       f.wait_for = next;
       co_return false;

@@ -189,6 +189,14 @@ TEST_CASE("per-recipient outcomes: after a partial acceptance only the recipient
   // Two transactions for the first (each recipient once), one for the second.
   CHECK(captured(retried["request_id"]).size() == 2);
   CHECK(captured(partial["request_id"]).size() == 1);
+  // The message is stored only for the request that will be sent again (its deferral).
+  std::string stored;
+  REQUIRE(run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-Atqc",
+               "SELECT request_id || ':' || (content IS NOT NULL) FROM messages "
+               "WHERE request_id LIKE '" +
+                   sc.name + "-%' ORDER BY request_id"},
+              {}, &stored) == 0);
+  CHECK(stored == sc.name + "-1:true\n" + sc.name + "-2:false\n");
   for (const auto& e : status.events()) {
     if (e["request_id"] == sc.name + "-1" && e["status"] == "deferred")
       CHECK(e["reason"].get<std::string>().find("delivered to 1 recipient") != std::string::npos);

@@ -67,8 +67,22 @@ TEST_CASE("a backoff longer than the in-process limit goes through a retry topic
   CHECK(events[2]["attempt"] == 2);
   // The retry was not sent before its time: 2 s on the topic plus 0.5 s in-process.
   CHECK(seconds_between(at(events[1]), at(events[2])) >= 2.4);
-  CHECK(captured(req["request_id"]).size() == 1);
+  const auto sent = captured(req["request_id"]);
+  REQUIRE(sent.size() == 1);
   CHECK(daemon.log().find("request.handed_off") != std::string::npos);
+  // The retry topic's copy sent the message stored with the deferral, not a new one: the
+  // Date composed before the first attempt, 2.5 s before this one.
+  std::string stored;
+  REQUIRE(run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-Atqc",
+               "SELECT content FROM messages WHERE request_id = '" +
+                   req["request_id"].get<std::string>() + "'"},
+              {}, &stored) == 0);
+  // (the header block starts with Date)
+  const auto date = stored.rfind("Date: ", 0) == 0 ? 0 : stored.find("\r\nDate: ");
+  REQUIRE(date != std::string::npos);
+  const std::string date_line = stored.substr(date, stored.find("\r\n", date + 2) - date);
+  CHECK(date_line.size() > 20);
+  CHECK(sent[0].find(date_line) != std::string::npos);
 
   // The copy on the retry topic: the original request, with its due and first-seen times.
   topic_reader retry(tier);

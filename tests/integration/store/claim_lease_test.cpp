@@ -97,6 +97,29 @@ TEST_CASE("PostgreSQL: a fresh claim stores its content; later claims get the fi
   }
 }
 
+TEST_CASE("PostgreSQL: a record carrying content stores it when the row has none; the next claim "
+          "gets it") {
+  two_instances t;
+  const std::string first = mime("Wed, 25 Nov 2026 17:09:24 +0000");
+  const std::string second = mime("Wed, 25 Nov 2026 17:19:24 +0000");
+  REQUIRE(claim_now(*t.a, "acme", "r-1").kind == kind::fresh); // no content: none stored
+  CHECK(t.db.count("SELECT count(*) FROM messages WHERE content IS NOT NULL") == 0);
+
+  auto deferred = event("acme", "r-1", core::status::deferred, 1);
+  deferred.content = first;
+  record_now(*t.a, deferred);
+  CHECK(t.db.count("SELECT count(*) FROM messages WHERE content IS NOT NULL") == 1);
+  const auto resumed = claim_now(*t.a, "acme", "r-1"); // a redelivery, no content passed
+  CHECK(resumed.kind == kind::resumed);
+  CHECK(resumed.content == first);
+
+  auto again = event("acme", "r-1", core::status::deferred, 2);
+  again.content = second; // recomposed elsewhere: the first content stays
+  record_now(*t.a, again);
+  CHECK(claim_now(*t.a, "acme", "r-1", second).content == first);
+  CHECK(t.a->history("acme", "r-1").size() == 2);
+}
+
 TEST_CASE("PostgreSQL: what produced the content (content_meta) is stored with it and comes back "
           "with it, first one wins") {
   two_instances t;
