@@ -310,6 +310,7 @@ int run(const config::daemon_config& cfg, content::stage& stage, const unsubscri
   wcfg.in_process_max = cfg.delivery.in_process_max;
   wcfg.lifetime = cfg.delivery.lifetime;
   wcfg.confirm_before_dot = cfg.delivery.at_most_once;
+  wcfg.publish_accepted = cfg.kafka.publish_accepted;
   wcfg.ai_max_waiting = cfg.delivery.ai_max_waiting;
   wcfg.max_parked = cfg.delivery.max_parked;
   wcfg.internal_error_attempts = cfg.delivery.internal_error_attempts;

@@ -238,6 +238,8 @@ std::vector<binding> bindings(daemon_config& c, std::map<std::string, std::strin
   });
   add("kafka.commit_interval_ms",
       [&k](const std::string& v) { k.commit_interval = ms("kafka.commit_interval_ms", v); });
+  add("kafka.publish_accepted",
+      [&k](const std::string& v) { k.publish_accepted = to_bool("kafka.publish_accepted", v); });
 
   auto& s = c.smtp;
   add("smtp.host", text(s.host), {"SMTP_SERVER", "SMTP_HOST"});
@@ -983,7 +985,8 @@ nlohmann::json describe(const daemon_config& c) {
         {"session_timeout_ms", c.kafka.session_timeout.count()},
         {"linger_ms", c.kafka.linger.count()},
         {"compression", c.kafka.compression},
-        {"commit_interval_ms", c.kafka.commit_interval.count()}}},
+        {"commit_interval_ms", c.kafka.commit_interval.count()},
+        {"publish_accepted", c.kafka.publish_accepted}}},
       {"smtp",
        {{"host", c.smtp.host},
         {"port", c.smtp.port},

@@ -40,6 +40,9 @@ struct kafka_config {
   // snappy, lz4 or zstd (docs/BENCHMARKS.md, "Kafka compression").
   std::string compression = "lz4";
   std::chrono::milliseconds commit_interval{1000};
+  // Publish the `accepted` status event of each request claimed (docs/BENCHMARKS.md,
+  // "Status events per request"). Its history step is recorded either way.
+  bool publish_accepted = true;
 };
 
 // A fixed-delay retry topic (retry.tiers: "topic:delay_ms,...").

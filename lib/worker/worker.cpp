@@ -752,7 +752,8 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       co_await duplicate(j, f);
       co_return false;
     }
-    if (f.claim.kind == store::claim_result::kind::fresh) note(event(f, status::accepted, 0), true);
+    if (f.claim.kind == store::claim_result::kind::fresh && cfg.publish_accepted)
+      note(event(f, status::accepted, 0), true);
     if (core::failpoint("worker.after_claim", f.req.request_id))
       throw std::runtime_error("failpoint worker.after_claim");
     if (f.env.rcpt_to.empty()) {

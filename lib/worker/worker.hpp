@@ -53,6 +53,8 @@ struct worker_config {
   // final dot, and a request found `sending` after a crash is reported sent (unconfirmed)
   // rather than sent again. false: at least once (resent; the receiver may get two copies).
   bool confirm_before_dot = true;
+  // Publish `accepted` when a request is first claimed (its history records it either way).
+  bool publish_accepted = true;
   std::chrono::milliseconds confirm_timeout{10000}; // the record, before the dot is dropped
   // Tenants whose AI-written messages with a negative tone are held back (`rejected` with
   // the reason) instead of only marked; "*": every tenant.

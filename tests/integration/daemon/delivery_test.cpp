@@ -125,6 +125,28 @@ TEST_CASE("a 4xx at RCPT is deferred with backoff, then sent") {
   CHECK(captured(req["request_id"]).size() == 1);
 }
 
+TEST_CASE("kafka.publish_accepted = false: no `accepted` event, the later ones as usual, and the "
+          "history still starts with accepted") {
+  scenario sc("noaccepted");
+  sc.env["IAPOSTE_KAFKA_PUBLISH_ACCEPTED"] = "false";
+  daemon_process daemon(sc.env);
+  REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
+  auto req = french_request(sc.name + "-1", "acme", unique("tempfail1") + "@exemple.fr", "Hélène",
+                            "Exemple");
+  produce(sc.requests, {req});
+  topic_reader status(sc.status);
+  status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
+  CHECK(statuses(status.events()) == std::vector<std::string>{"deferred", "sent"});
+  std::string history;
+  REQUIRE(run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-Atqc",
+               "SELECT string_agg(e ->> 'status', ',' ORDER BY n) FROM messages, "
+               "jsonb_array_elements(history) WITH ORDINALITY AS h(e, n) WHERE request_id = '" +
+                   req["request_id"].get<std::string>() + "'"},
+              {}, &history) == 0);
+  CHECK(history == "accepted,deferred,sending,sent\n");
+  CHECK(captured(req["request_id"]).size() == 1);
+}
+
 TEST_CASE("a 5xx at RCPT is bounced with its enhanced status code, not retried") {
   scenario sc("bounce");
   daemon_process daemon(sc.env);

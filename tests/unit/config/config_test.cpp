@@ -62,7 +62,8 @@ TEST_CASE("environment variables override the file, well-known names and IAPOSTE
                 {"IAPOSTE_RETRY_MAX_ATTEMPTS", "9"},
                 {"IAPOSTE_KAFKA_CREATE_TOPICS", "false"},
                 {"IAPOSTE_DELIVERY_LEASE_MS", "4500"},
-                {"IAPOSTE_KAFKA_COMPRESSION", "zstd"}}};
+                {"IAPOSTE_KAFKA_COMPRESSION", "zstd"},
+                {"IAPOSTE_KAFKA_PUBLISH_ACCEPTED", "false"}}};
   auto cfg = config::load(path, env.lookup());
   CHECK(cfg.smtp.host == "relay.example.org");
   CHECK(cfg.smtp.port == 587);
@@ -71,6 +72,7 @@ TEST_CASE("environment variables override the file, well-known names and IAPOSTE
   CHECK_FALSE(cfg.kafka.create_topics);
   CHECK(cfg.store.lease == std::chrono::seconds(5)); // rounded up to whole seconds
   CHECK(cfg.kafka.compression == "zstd");
+  CHECK_FALSE(cfg.kafka.publish_accepted);
 }
 
 TEST_CASE("kafka.compression is one of librdkafka's codecs, lz4 by default") {
@@ -80,6 +82,16 @@ TEST_CASE("kafka.compression is one of librdkafka's codecs, lz4 by default") {
   path = write_temp("compression-bad.toml", "[kafka]\ncompression = \"brotli\"\n");
   CHECK(error_of(path, env) ==
         "kafka.compression: expected none, gzip, snappy, lz4 or zstd, got \"brotli\"");
+}
+
+TEST_CASE("kafka.publish_accepted is on by default, a boolean") {
+  fake_env env{{{"DATABASE_URL", "postgresql://x@h/db"}}};
+  auto path = write_temp("accepted.toml", "[kafka]\nlinger_ms = 5\n");
+  CHECK(config::load(path, env.lookup()).kafka.publish_accepted);
+  path = write_temp("accepted-off.toml", "[kafka]\npublish_accepted = false\n");
+  CHECK_FALSE(config::load(path, env.lookup()).kafka.publish_accepted);
+  path = write_temp("accepted-bad.toml", "[kafka]\npublish_accepted = \"maybe\"\n");
+  CHECK(error_of(path, env).find("kafka.publish_accepted") != std::string::npos);
 }
 
 TEST_CASE("secrets come from files, relative names from $CREDENTIALS_DIRECTORY") {
