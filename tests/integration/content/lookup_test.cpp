@@ -330,7 +330,8 @@ TEST_CASE("content_lookup::suppress: a batch of writes in one statement, idempot
 }
 
 TEST_CASE("content_lookup: while PostgreSQL is stopped look-ups wait, then get the right answer "
-          "once it is back; a restart under load gives no wrong answer") {
+          "once it is back; a restart under load gives no wrong answer" *
+          doctest::test_suite("restarts_postgres")) {
   fixture f(20);
   store::content_lookup l(config_for(f.db));
   l.start();
