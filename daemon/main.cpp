@@ -61,6 +61,8 @@ struct daemon_metrics {
   metrics::counter& handed_off;
   metrics::counter& republished;
   metrics::counter& unconfirmed;
+  metrics::counter& dot_holds;
+  metrics::counter& dot_hold_us;
   metrics::counter& internal_errors;
   metrics::gauge& smtp_clients;     // per-destination clients (relay mode: 1)
   metrics::gauge& smtp_connections; // connections opened so far, over the clients alive
@@ -76,6 +78,10 @@ struct daemon_metrics {
                               "Terminal events published again after a crash")),
         unconfirmed(r.counter("iaposte_unconfirmed_total",
                               "Requests found sending after a crash, reported sent unconfirmed")),
+        dot_holds(r.counter("iaposte_dot_holds_total",
+                            "Final dots held for the attempt's sending record (at_most_once)")),
+        dot_hold_us(r.counter("iaposte_dot_hold_microseconds_total",
+                              "Time those dots waited for the record's commit")),
         internal_errors(r.counter("iaposte_internal_errors_total",
                                   "Request handlings that failed with an internal error (a bug)")),
         smtp_clients(r.gauge("iaposte_smtp_clients", "SMTP destinations with a client (pool)")),
@@ -103,6 +109,8 @@ struct daemon_metrics {
     add(handed_off, s.handed_off, last.handed_off);
     add(republished, s.republished, last.republished);
     add(unconfirmed, s.unconfirmed, last.unconfirmed);
+    add(dot_holds, s.dot_holds, last.dot_holds);
+    add(dot_hold_us, s.dot_hold_us, last.dot_hold_us);
     add(internal_errors, s.internal_errors, last.internal_errors);
     last = s;
   }
@@ -149,6 +157,8 @@ asio::awaitable<void> heartbeat(worker::worker& w, kafka::consumer& c, store::st
                                  {"duplicate", s.duplicate},
                                  {"handed_off", s.handed_off},
                                  {"unconfirmed", s.unconfirmed},
+                                 {"dot_holds", s.dot_holds},
+                                 {"dot_hold_us", s.dot_hold_us},
                                  {"in_flight", c.in_flight()},
                                  {"ai_detached", s.ai_detached},
                                  {"parked", s.parked},

@@ -208,7 +208,7 @@ client::~client() = default;
 
 // One coroutine frame for the whole send (the pool's fast path does not suspend).
 awaitable<outcome> client::send(const envelope& env, std::string_view message,
-                                const before_dot_fn* before_dot) {
+                                const dot_gate* dot) {
   impl& d = *impl_;
   auto done = [&env](outcome o) {
     transaction::settle(o, env.rcpt_to);
@@ -238,7 +238,7 @@ awaitable<outcome> client::send(const envelope& env, std::string_view message,
         co_return done(std::move(*f));
       }
     }
-    outcome o = co_await s->deliver(env, message, reused, before_dot);
+    outcome o = co_await s->deliver(env, message, reused, dot);
     if (reused && s->lost_before_mail()) {
       d.retire(std::move(s)); // the slot stays ours for the fresh connection
       reused = false;

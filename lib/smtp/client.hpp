@@ -130,11 +130,20 @@ struct outcome {
   }
 };
 
-// Called once the whole body is with the server, right before the final dot: the dot is
-// written only when it returns true. On false the connection is closed without the dot (the
-// server drops the transaction) and the outcome is transient. For the caller to record
-// durably that the message may be delivered from now on.
-using before_dot_fn = std::function<boost::asio::awaitable<bool>()>;
+// The caller's hold on the final dot, for it to record durably that the message may be
+// delivered from now on (at_most_once), with that record's commit overlapping the transaction:
+//   start    (optional) runs when a mail transaction begins, before MAIL FROM is written; it
+//            only starts the caller's work (it must not block), and may run more than once
+//            for one send (a retried dead connection, several domains): the caller keeps the
+//            first.
+//   confirm  runs once the whole body is with the server, right before the final dot: the dot
+//            is written only when it returns true. On false the connection is closed without
+//            the dot (the server drops the transaction) and the outcome is transient.
+// A transaction refused before its body (MAIL, every RCPT, DATA) ran `start` but not `confirm`.
+struct dot_gate {
+  std::function<void()> start;
+  std::function<boost::asio::awaitable<bool>()> confirm;
+};
 
 // Threading: a client and every coroutine it starts run on the one executor given to the
 // constructor, and that executor must not run handlers concurrently (an io_context run by one
@@ -165,9 +174,9 @@ public:
   // octets is broken by inserting CRLF SP (as Postfix's smtp_line_length_limit does).
   // `message` must stay alive and unchanged until the returned awaitable completes: the body
   // is written from it without a copy.
-  // `before_dot` (optional): see before_dot_fn.
+  // `dot` (optional): see dot_gate.
   boost::asio::awaitable<outcome> send(const envelope& env, std::string_view message,
-                                       const before_dot_fn* before_dot = nullptr);
+                                       const dot_gate* dot = nullptr);
 
   // Probes the relay once (connect, greeting, EHLO, QUIT); for start-up checks.
   // With TLS or a user configured, STARTTLS (or implicit TLS) and AUTH are done too, so a bad

@@ -174,7 +174,7 @@ struct dispatcher::impl {
   // One domain's recipients: permit, MX lookup, then each MX address until one decides.
   awaitable<domain_outcome> deliver_domain(const std::string& from, const route::domain_group& g,
                                            std::string_view message, const std::string& tenant,
-                                           const before_dot_fn* before_dot) {
+                                           const dot_gate* dot) {
     domain_outcome r{g.domain, g.recipients, {}, {}};
     if (g.domain.empty()) {
       r.outcome = classify::local_permanent("recipient address without a domain", phase::rcpt);
@@ -200,7 +200,7 @@ struct dispatcher::impl {
     for (const auto& t : ts) {
       host_client& hc = client_for(t, g.domain);
       ++hc.busy;
-      outcome o = co_await hc.c->send(sub, message, before_dot);
+      outcome o = co_await hc.c->send(sub, message, dot);
       --hc.busy;
       hc.last_used = clock::now();
       gate.on_reply(g.domain, o.last);
@@ -222,8 +222,7 @@ dispatcher::dispatcher(asio::any_io_executor ex, routing_config cfg)
 dispatcher::~dispatcher() = default;
 
 awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_view message,
-                                            std::string_view tenant_in,
-                                            const before_dot_fn* before_dot) {
+                                            std::string_view tenant_in, const dot_gate* dot) {
   impl& d = *impl_;
   const std::string tenant(tenant_in); // copied before the first suspension
   dispatch_result res;
@@ -235,7 +234,7 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
 
   if (d.cfg.mode == route::mode::relay) {
     auto permit = co_await d.gate.acquire(d.cfg.smtp.host, tenant);
-    outcome o = co_await d.relay->send(env, message, before_dot);
+    outcome o = co_await d.relay->send(env, message, dot);
     d.gate.on_reply(d.cfg.smtp.host, o.last);
     for (const auto& g : groups)
       res.domains.push_back({g.domain, g.recipients, o, d.relay_label()});
@@ -244,7 +243,7 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
 
   if (groups.size() == 1) {
     domain_outcome r =
-        co_await d.deliver_domain(env.mail_from, groups.front(), message, tenant, before_dot);
+        co_await d.deliver_domain(env.mail_from, groups.front(), message, tenant, dot);
     res.domains.push_back(std::move(r));
     co_return res;
   }
@@ -258,7 +257,7 @@ awaitable<dispatch_result> dispatcher::send(const envelope& env, std::string_vie
     domain_outcome* out = &res.domains[i];
     const route::domain_group* g = &groups[i];
     impl::fan_in* fp = &f;
-    asio::co_spawn(d.ex, d.deliver_domain(env.mail_from, *g, message, tenant, before_dot),
+    asio::co_spawn(d.ex, d.deliver_domain(env.mail_from, *g, message, tenant, dot),
                    [out, g, fp](std::exception_ptr e, domain_outcome r) {
                      if (e) // a bug or out of memory: never leave send() waiting
                        *out = {g->domain,

@@ -86,11 +86,11 @@ public:
   // shaping permits of (destination, tenant), then relay: one client.send(); direct: per
   // domain, MX lookup, then the MX addresses in order until one decides. Never throws for
   // network, DNS or protocol failures.
-  // `before_dot` (optional, see before_dot_fn) runs before each transaction's final dot (in
-  // direct mode, once per destination domain).
+  // `dot` (optional, see dot_gate): its start and confirm run in each transaction (in direct
+  // mode, one per destination domain, at once).
   boost::asio::awaitable<dispatch_result> send(const envelope& env, std::string_view message,
                                                std::string_view tenant = {},
-                                               const before_dot_fn* before_dot = nullptr);
+                                               const dot_gate* dot = nullptr);
   // Relay mode: client::probe(). Direct mode: nothing to probe ahead (sent: ok).
   boost::asio::awaitable<outcome> probe();
 

@@ -463,7 +463,7 @@ awaitable<std::optional<outcome>> session::stepwise_group(const envelope& env, b
 }
 
 awaitable<outcome> session::deliver(const envelope& env, std::string_view message, bool reused,
-                                    const before_dot_fn* before_dot) {
+                                    const dot_gate* dot) {
   lost_before_mail_ = false;
   payload_.build(message);
   mail_params_ = {};
@@ -475,7 +475,7 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
   const bool utf8_header = caps_.smtputf8 && protocol::has_8bit(protocol::header_block(message));
   if (!intl::needed(env)) {
     mail_params_.smtputf8 = utf8_header;
-    co_return co_await transact(env, env.rcpt_to, reused, before_dot);
+    co_return co_await transact(env, env.rcpt_to, reused, dot);
   }
   // The form of each address depends on this server, known only now: decided here.
   plan_ = intl::for_server(env, caps_.smtputf8);
@@ -485,7 +485,7 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
   if (plan_.wire.rcpt_to.empty()) {
     o = intl::all_refused(plan_);
   } else {
-    o = co_await transact(plan_.wire, plan_.names, reused, before_dot);
+    o = co_await transact(plan_.wire, plan_.names, reused, dot);
     transaction::settle(o, plan_.names);
   }
   intl::merge(o, plan_);
@@ -493,9 +493,10 @@ awaitable<outcome> session::deliver(const envelope& env, std::string_view messag
 }
 
 awaitable<outcome> session::transact(const envelope& env, std::span<const std::string> names,
-                                     bool reused, const before_dot_fn* before_dot) {
+                                     bool reused, const dot_gate* dot) {
   ++transactions_;
   rcpt_replies_.clear();
+  if (dot && dot->start) dot->start(); // the caller's record runs while the commands do
 
   const bool pipelining = caps_.pipelining;
   reply mail;
@@ -559,14 +560,14 @@ awaitable<outcome> session::transact(const envelope& env, std::span<const std::s
     break;
   }
   case transaction::next::send_body: {
-    const bool hold_dot = before_dot && *before_dot;
+    const bool hold_dot = dot && dot->confirm;
     if (auto f = co_await write_payload(hold_dot)) {
       o = std::move(*f);
       break;
     }
     if (hold_dot) {
       // The body is with the server; the caller's word, then the final dot.
-      if (!co_await (*before_dot)()) {
+      if (!co_await dot->confirm()) {
         close(); // no dot: the server discards the transaction
         o = classify::local_transient("not sent: the attempt was not recorded in time", phase::dot);
         break;

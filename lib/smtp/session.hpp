@@ -44,10 +44,9 @@ public:
   // o.recipients is filled for the recipients whose RCPT reply decided them (see
   // transaction::settle for the rest). Internationalised addresses are written for this server
   // (intl::for_server): those it cannot take are decided here, in o.recipients, 5.6.7.
-  // `before_dot` (optional): see client::send.
+  // `dot` (optional): see client::send.
   boost::asio::awaitable<outcome> deliver(const envelope& env, std::string_view message,
-                                          bool reused = false,
-                                          const before_dot_fn* before_dot = nullptr);
+                                          bool reused = false, const dot_gate* dot = nullptr);
 
   // RSET; false when the session is dead (closed).
   boost::asio::awaitable<bool> reset();
@@ -96,7 +95,7 @@ private:
   // The transaction proper, for the envelope as written on the wire; `names`: the caller's
   // spelling of each env.rcpt_to, under which results are reported.
   boost::asio::awaitable<outcome> transact(const envelope& env, std::span<const std::string> names,
-                                           bool reused, const before_dot_fn* before_dot);
+                                           bool reused, const dot_gate* dot);
 
   // Local refusals that depend on what this server offers (SIZE, 8BITMIME), decided before
   // anything is sent; fills `params`. Addresses are intl::for_server()'s.

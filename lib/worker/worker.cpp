@@ -278,23 +278,52 @@ struct worker::impl : std::enable_shared_from_this<impl> {
         [this, r = &rec](auto done) { db.record(std::move(*r), [done] { done(true); }); });
   }
 
-  // Records `ev` and waits at most `timeout` for it; false when it did not complete in time
-  // (it still completes later, in order with what is queued after it).
-  awaitable<bool> record_within(const core::status_event& ev, std::chrono::milliseconds timeout) {
-    struct state {
-      bool done = false;
-      asio::steady_timer timer;
-    };
-    auto st = std::make_shared<state>(state{false, asio::steady_timer(ex, timeout)});
-    db.record(record_of(ev), [st, e = ex] {
-      asio::post(e, [st] {
-        st->done = true;
-        st->timer.cancel();
+  // The hold on an attempt's final dots (at_most_once): its `sending` record starts with the
+  // attempt's first SMTP transaction, so that the commit overlaps MAIL, RCPT, DATA and the
+  // body, and each final dot waits for it, at most confirm_timeout after its start (false:
+  // no dot; the record still completes later, in order with what is queued after it, so the
+  // attempt's outcome recorded next is never overtaken). Self-fence: with a stale heartbeat
+  // the claim may be taken over any moment; then nothing is recorded and no dot written.
+  struct sending_mark {
+    sending_mark(asio::any_io_executor ex, store::event_record r)
+        : rec(std::move(r)), timer(std::move(ex)) {}
+    store::event_record rec;
+    bool started = false, done = false;
+    asio::steady_timer timer;
+  };
+
+  void start_sending(const std::shared_ptr<sending_mark>& m) {
+    if (m->started || !db.leases_safe()) return;
+    m->started = true;
+    m->timer.expires_after(cfg.confirm_timeout);
+    db.record(std::move(m->rec), [m, e = ex] {
+      asio::post(e, [m] {
+        m->done = true;
+        m->timer.cancel();
       });
     });
-    boost::system::error_code ec;
-    co_await st->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    co_return st->done;
+  }
+
+  smtp::dot_gate sending_gate(const core::status_event& sending) {
+    auto m = std::make_shared<sending_mark>(ex, record_of(sending));
+    smtp::dot_gate g;
+    g.start = [this, m] { start_sending(m); };
+    g.confirm = [this, m]() -> awaitable<bool> {
+      start_sending(m);
+      if (!m->started || !db.leases_safe()) co_return false;
+      ++stats.dot_holds;
+      if (!m->done) {
+        const auto from = std::chrono::steady_clock::now();
+        boost::system::error_code ec;
+        co_await m->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        stats.dot_hold_us +=
+            static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - from)
+                                         .count());
+      }
+      co_return m->done;
+    };
+    return g;
   }
 
   // Produces until the broker acknowledges; false only when stopping.
@@ -953,15 +982,10 @@ struct worker::impl : std::enable_shared_from_this<impl> {
   // One attempt: true when it decided the request (final_ev), false when it is deferred
   // (wait_for set, the recipients still to deliver in env).
   awaitable<bool> try_once(flight& f) {
-    smtp::before_dot_fn mark_sending;
-    if (cfg.confirm_before_dot)
-      mark_sending = [this, ev = event(f, status::sending, f.attempt)]() -> awaitable<bool> {
-        // Self-fence: with a stale heartbeat the claim may be taken over any moment; no dot.
-        if (!db.leases_safe()) co_return false;
-        co_return co_await record_within(ev, cfg.confirm_timeout);
-      };
+    smtp::dot_gate sending;
+    if (cfg.confirm_before_dot) sending = sending_gate(event(f, status::sending, f.attempt));
     const smtp::verdict v = smtp::judge(co_await smtp.send(
-        f.env, f.message, f.req.tenant, cfg.confirm_before_dot ? &mark_sending : nullptr));
+        f.env, f.message, f.req.tenant, cfg.confirm_before_dot ? &sending : nullptr));
     suppress_hard_bounces(f.req, v);
     const smtp::outcome& out = v.decided;
     stats.smtp_no_reply_streak = out.last.code == 0 ? stats.smtp_no_reply_streak + 1 : 0;

@@ -50,12 +50,14 @@ struct worker_config {
   // its expires_at if earlier; no attempt starts after that.
   std::chrono::milliseconds lifetime{std::chrono::hours(24 * 5)};
   // At most once across crashes: each attempt is recorded `sending` in PostgreSQL before its
-  // final dot, and a request found `sending` after a crash is reported sent (unconfirmed)
-  // rather than sent again. false: at least once (resent; the receiver may get two copies).
+  // final dot (the record starts with the SMTP transaction, the dot waits for its commit),
+  // and a request found `sending` after a crash is reported sent (unconfirmed) rather than
+  // sent again. false: at least once (resent; the receiver may get two copies).
   bool confirm_before_dot = true;
   // Publish `accepted` when a request is first claimed (its history records it either way).
   bool publish_accepted = true;
-  std::chrono::milliseconds confirm_timeout{10000}; // the record, before the dot is dropped
+  // The `sending` record's commit, counted from the transaction's start: later, no dot.
+  std::chrono::milliseconds confirm_timeout{10000};
   // Tenants whose AI-written messages with a negative tone are held back (`rejected` with
   // the reason) instead of only marked; "*": every tenant.
   std::set<std::string> hold_negative_tenants;
@@ -80,9 +82,11 @@ struct worker_config {
 struct counters {
   std::size_t received = 0, sent = 0, deferred = 0, bounced = 0, failed = 0, rejected = 0,
               duplicate = 0, suppressed = 0;
-  std::size_t handed_off = 0;           // waits handed to a retry topic
-  std::size_t republished = 0;          // terminal events published again after a crash
-  std::size_t unconfirmed = 0;          // found `sending` after a crash: reported sent, not resent
+  std::size_t handed_off = 0;  // waits handed to a retry topic
+  std::size_t republished = 0; // terminal events published again after a crash
+  std::size_t unconfirmed = 0; // found `sending` after a crash: reported sent, not resent
+  std::size_t dot_holds = 0;   // final dots held for the attempt's `sending` record (at_most_once)
+  std::size_t dot_hold_us = 0; // their total wait for its commit, µs (0 when committed before)
   std::size_t smtp_no_reply_streak = 0; // attempts in a row that got no SMTP reply at all
   std::size_t ai_detached = 0;          // now: AI requests that gave their consumer slot back
   std::size_t parked = 0;          // now: requests waiting on another instance's lease or a retry

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <ctime>
+#include <thread>
 
 #include "core/request.hpp"
 #include "harness.hpp"
@@ -103,6 +104,17 @@ TEST_CASE("ten French requests are sent through aiosmtpd, byte-exact, with histo
       CHECK(e["message_id"].get<std::string>().find("@iaposte.test>") != std::string::npos);
     }
   }
+  // Each final dot was held for its `sending` record (at_most_once, the default): /metrics
+  // counts them, and their wait (copied from the worker once a second).
+  const int port = admin_port(daemon);
+  REQUIRE(port > 0);
+  std::string metrics;
+  for (int i = 0; i < 30 && metric(metrics, "iaposte_dot_holds_total") < 10; ++i) {
+    std::this_thread::sleep_for(200ms);
+    metrics = http_get(port, "/metrics").body;
+  }
+  CHECK(metric(metrics, "iaposte_dot_holds_total") == 10);
+  CHECK(metric(metrics, "iaposte_dot_hold_microseconds_total") >= 0);
 }
 
 TEST_CASE("a 4xx at RCPT is deferred with backoff, then sent") {
@@ -143,7 +155,7 @@ TEST_CASE("kafka.publish_accepted = false: no `accepted` event, the later ones a
                "jsonb_array_elements(history) WITH ORDINALITY AS h(e, n) WHERE request_id = '" +
                    req["request_id"].get<std::string>() + "'"},
               {}, &history) == 0);
-  CHECK(history == "accepted,deferred,sending,sent\n");
+  CHECK(history == "accepted,sending,deferred,sending,sent\n");
   CHECK(captured(req["request_id"]).size() == 1);
 }
 

@@ -307,7 +307,8 @@ TEST_CASE("a request left `sending` by a crash (its final dot maybe delivered) i
   }
 }
 
-TEST_CASE("every attempt is recorded `sending` before its final dot, then its outcome") {
+TEST_CASE("every attempt is recorded `sending` as its transaction starts (the final dot waits "
+          "for it), then its outcome") {
   scenario sc("sending");
   daemon_process daemon(sc.env);
   REQUIRE_MESSAGE(daemon.wait_log("daemon.ready", 60s), daemon.log());
@@ -315,7 +316,8 @@ TEST_CASE("every attempt is recorded `sending` before its final dot, then its ou
   produce(sc.requests, {r});
   topic_reader status(sc.status);
   status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
-  // The 451 comes at RCPT, before any dot: only the second attempt reaches `sending`.
+  // The 451 comes at RCPT, before any dot: the first attempt's record started with its
+  // transaction all the same, and its outcome comes after it.
   std::string out;
   REQUIRE(run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-Atqc",
                "SELECT string_agg((e ->> 'status') || ':' || (e ->> 'attempt'), ',' ORDER BY n) "
@@ -323,7 +325,7 @@ TEST_CASE("every attempt is recorded `sending` before its final dot, then its ou
                "WHERE request_id = '" +
                    r["request_id"].get<std::string>() + "'"},
               {}, &out) == 0);
-  CHECK(out.substr(0, out.find('\n')) == "accepted:0,deferred:1,sending:2,sent:2");
+  CHECK(out.substr(0, out.find('\n')) == "accepted:0,sending:1,deferred:1,sending:2,sent:2");
 }
 
 TEST_CASE("a request left `sending` whose outcome reached the status topic (not PostgreSQL) "

@@ -1,5 +1,6 @@
-// The before-dot hook against aiosmtpd (tests/peers/smtp_capture.py): the final dot is
-// written only when the hook says so; without it the server keeps nothing.
+// The dot gate against aiosmtpd (tests/peers/smtp_capture.py): `start` runs as each
+// transaction begins, `confirm` once the body is written; the final dot is written only when
+// `confirm` says so; without it the server keeps nothing.
 #include <doctest/doctest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -8,7 +9,7 @@
 #include "support.hpp"
 
 // Its own namespace: the tests are unity builds (tests/CMakeLists.txt).
-namespace test_unit_smtp_before_dot_test {
+namespace test_unit_smtp_dot_gate_test {
 
 using namespace iaposte::smtp;
 using namespace std::chrono_literals;
@@ -33,8 +34,9 @@ std::string message(const std::string& id) {
 
 } // namespace
 
-TEST_CASE("before_dot: false drops the transaction (no dot, transient, nothing kept); true "
-          "sends it, once the body is written") {
+TEST_CASE("dot gate: start runs as the transaction begins, confirm before the dot; false "
+          "drops the transaction (no dot, transient, nothing kept); true sends it; a transaction "
+          "refused at RCPT ran start only") {
   test::temp_dir dir;
   const auto port = test::free_port();
   test::child_process peer(
@@ -51,24 +53,35 @@ TEST_CASE("before_dot: false drops the transaction (no dot, transient, nothing k
   client c(ioc.get_executor(), cfg);
   const envelope env{"a@iaposte.test", {"b@exemple.fr"}};
 
-  int calls = 0;
-  before_dot_fn refuse = [&]() -> boost::asio::awaitable<bool> {
-    ++calls;
-    co_return false;
+  // Each call is logged in order: "start", then "confirm" (with whether start ran first).
+  std::vector<std::string> calls;
+  bool answer = false;
+  dot_gate gate;
+  gate.start = [&] { calls.push_back("start"); };
+  gate.confirm = [&]() -> boost::asio::awaitable<bool> {
+    calls.push_back("confirm");
+    co_return answer;
   };
-  auto o = test::run(ioc, c.send(env, message("refused"), &refuse));
-  CHECK(calls == 1);
+
+  auto o = test::run(ioc, c.send(env, message("refused"), &gate));
+  CHECK(calls == std::vector<std::string>{"start", "confirm"});
   CHECK(o.kind == outcome_kind::transient);
   CHECK(o.error.find("not recorded") != std::string::npos);
 
-  before_dot_fn accept = [&]() -> boost::asio::awaitable<bool> {
-    ++calls;
-    co_return true;
-  };
-  o = test::run(ioc, c.send(env, message("accepted"), &accept));
-  CHECK(calls == 2);
+  calls.clear();
+  answer = true;
+  o = test::run(ioc, c.send(env, message("accepted"), &gate));
+  CHECK(calls == std::vector<std::string>{"start", "confirm"});
   REQUIRE_MESSAGE(o.kind == outcome_kind::sent, o.error);
   CHECK(o.last.code == 250);
+
+  // The capture answers RCPT for bounce-* with 550 5.1.1: no body, so no confirm.
+  calls.clear();
+  o = test::run(
+      ioc, c.send({"a@iaposte.test", {"bounce-x@exemple.fr"}}, message("rcpt-refused"), &gate));
+  CHECK(o.kind == outcome_kind::permanent);
+  CHECK(calls == std::vector<std::string>{"start"});
+
   // Only the second transaction reached the maildir, the first one was dropped by the server.
   CHECK(count_files(dir / "maildir") == 1);
   std::string kept;
@@ -79,4 +92,4 @@ TEST_CASE("before_dot: false drops the transaction (no dot, transient, nothing k
   c.close_idle();
 }
 
-} // namespace test_unit_smtp_before_dot_test
+} // namespace test_unit_smtp_dot_gate_test
