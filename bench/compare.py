@@ -7,7 +7,9 @@ median of the rounds with every run beside it. Each run is a fresh daemon with i
 topics and group against the stack's smtp-sink (scripts/stack up): 200 requests to warm up,
 a paced run (`iaposte enqueue --rate`, latency enqueue -> `sent`), then a saturated one
 (N at once, msg/s from the first enqueue to the last `sent`); then the dot-hold counters
-from /metrics (the wait of each final dot for its `sending` record, at_most_once). A first
+from /metrics (the wait of each final dot for its `sending` record, at_most_once), and the
+daemon's peak RSS and requests in flight during the saturated run (e.g. a variant with
+IAPOSTE_DELIVERY_MAX_IN_FLIGHT=10000 and --sat-n 20000 is the bench's memory run). A first
 run of the first variant, not counted, warms the machine up.
 
   bench/compare.py [--rounds R] [--rate R] [--paced-n N] [--sat-n N] VARIANT...
@@ -26,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -113,6 +116,21 @@ def metric(text, name):
     return 0.0
 
 
+def sample(pid, port, peak, stop):
+    """Peak RSS of the daemon and peak requests in flight (/metrics), every 0.2 s."""
+    while not stop.wait(0.2):
+        try:
+            with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        peak["rss_kb"] = max(peak["rss_kb"], int(line.split()[1]))
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as m:
+                peak["in_flight"] = max(peak["in_flight"],
+                                        metric(m.read().decode(), "iaposte_in_flight"))
+        except OSError:
+            pass
+
+
 def one_run(v, args, base_env, work):
     topic = f"cmp-{v['label']}-{int(time.time() * 1000)}"
     env = dict(os.environ)
@@ -143,7 +161,15 @@ def one_run(v, args, base_env, work):
         r = run_dir(work, os.path.join(REPO, "build/daemon/iaposte"), topic)
         r.send(topic + "-warm-", 200)
         plat, _, _ = latencies(r.send(topic + "-paced-", args.paced_n, args.rate))
-        slat, first, last = latencies(r.send(topic + "-sat-", args.sat_n))
+        peak = {"rss_kb": 0, "in_flight": 0}
+        stop = threading.Event()
+        sampler = threading.Thread(target=sample, args=(daemon.pid, port, peak, stop))
+        sampler.start()
+        try:
+            slat, first, last = latencies(r.send(topic + "-sat-", args.sat_n))
+        finally:
+            stop.set()
+            sampler.join()
         time.sleep(1.5)  # the worker's counters reach /metrics once a second
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as m:
             text = m.read().decode()
@@ -152,7 +178,8 @@ def one_run(v, args, base_env, work):
         return {"label": v["label"], "p50_ms": round(pct(plat, 50), 1),
                 "p99_ms": round(pct(plat, 99), 1),
                 "sat_msg_s": int(len(slat) * 1000 / (last - first)),
-                "dot_hold_ms": round(hold_us / holds / 1000, 2) if holds else None}
+                "dot_hold_ms": round(hold_us / holds / 1000, 2) if holds else None,
+                "rss_mib": round(peak["rss_kb"] / 1024, 1), "in_flight": int(peak["in_flight"])}
     finally:
         daemon.terminate()
         daemon.wait(30)
@@ -194,12 +221,13 @@ def main():
           f" --sat-n {args.sat_n} {' '.join(repr(a) for a in args.variants)}`, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; median (runs in round order)\n")
     print(f"| variant | p50 ms at {args.rate} msg/s | p99 ms | saturated msg/s "
-          "| dot hold ms per dot |")
-    print("| --- | --- | --- | --- | --- |")
+          "| dot hold ms per dot | peak RSS MiB (saturated) | peak in flight |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for v in variants:
         rs = sorted(runs[v["label"]], key=lambda r: r["round"])
         print(f"| {v['label']} {json.dumps(v['env']) if v['env'] else ''} | {cell(rs, 'p50_ms')} "
-              f"| {cell(rs, 'p99_ms')} | {cell(rs, 'sat_msg_s')} | {cell(rs, 'dot_hold_ms')} |")
+              f"| {cell(rs, 'p99_ms')} | {cell(rs, 'sat_msg_s')} | {cell(rs, 'dot_hold_ms')} "
+              f"| {cell(rs, 'rss_mib')} | {cell(rs, 'in_flight')} |")
 
 
 if __name__ == "__main__":

@@ -626,6 +626,13 @@ struct worker::impl : std::enable_shared_from_this<impl> {
 
   // One request between intake and settle: what the stages hand each other. It lives in
   // handle()'s frame; each stage is a short coroutine over it.
+  // Frees what `x` holds: moved out into a temporary that is destroyed here. (Assigning
+  // an empty value is not enough: a std::string assigned a short one keeps its buffer.)
+  template <class T> static void release(T& x) {
+    T gone(std::move(x));
+    x = T();
+  }
+
   struct flight {
     core::request req;
     store::content_answer stored; // template, contacts, signature, suppressions
@@ -753,6 +760,7 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       co_return false;
     }
     f.message = std::move(done.message);
+    f.message.shrink_to_fit(); // composed by appending: up to twice its size in capacity
     co_return true;
   }
 
@@ -887,12 +895,17 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       f.message = std::move(f.claim.content);
       f.message_stored = true;
     }
-    f.claim_req.content = std::string();
-    f.claim.content = std::string();
-    f.draft = content::draft{};
-    f.stored = store::content_answer{};
-    f.req.text = f.req.html = f.req.markdown = std::string();
-    f.req.variables_json = nlohmann::json();
+    // What composed the message is not needed any more: freed, not only emptied (a string
+    // assigned an empty one keeps its buffer), since the request may wait long for a
+    // connection or a retry.
+    release(f.claim_req.content);
+    release(f.claim.content);
+    release(f.draft);
+    release(f.stored);
+    release(f.req.text);
+    release(f.req.html);
+    release(f.req.markdown);
+    release(f.req.variables_json);
 
     // The first wait: a scheduled send (send_at), or a retry topic's due time.
     f.wait_for = kafka::header_time(m, kafka::due_header);
