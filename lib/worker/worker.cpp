@@ -761,6 +761,14 @@ struct worker::impl : std::enable_shared_from_this<impl> {
     }
     f.message = std::move(done.message);
     f.message.shrink_to_fit(); // composed by appending: up to twice its size in capacity
+    // What composed it is not needed any more, while the request waits for its claim, a
+    // connection or a retry: freed, not only emptied (see release).
+    release(f.draft);
+    release(f.stored);
+    release(f.req.text);
+    release(f.req.html);
+    release(f.req.markdown);
+    release(f.req.variables_json);
     co_return true;
   }
 
@@ -895,17 +903,10 @@ struct worker::impl : std::enable_shared_from_this<impl> {
       f.message = std::move(f.claim.content);
       f.message_stored = true;
     }
-    // What composed the message is not needed any more: freed, not only emptied (a string
-    // assigned an empty one keeps its buffer), since the request may wait long for a
-    // connection or a retry.
+    // The message is in f.message now: the claim's copies are freed, not only emptied (a
+    // string assigned an empty one keeps its buffer), since the request may wait long.
     release(f.claim_req.content);
     release(f.claim.content);
-    release(f.draft);
-    release(f.stored);
-    release(f.req.text);
-    release(f.req.html);
-    release(f.req.markdown);
-    release(f.req.variables_json);
 
     // The first wait: a scheduled send (send_at), or a retry topic's due time.
     f.wait_for = kafka::header_time(m, kafka::due_header);
