@@ -205,6 +205,19 @@ int run(const std::vector<std::string>& argv, const std::map<std::string, std::s
   return rc;
 }
 
+std::string psql_until(const std::string& sql, const std::function<bool(const std::string&)>& done,
+                       std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  std::string out;
+  for (;;) {
+    REQUIRE_MESSAGE(run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-Atqc", sql}, {}, &out) ==
+                        0,
+                    sql << ": " << out);
+    if (done(out) || std::chrono::steady_clock::now() >= until) return out;
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
 void produce_raw(const std::string& topic, const std::string& key, const std::string& payload) {
   kafka::producer p({stack_value("KAFKA_BROKERS"), 1ms, 30s, {}});
   std::string error = "not acknowledged";
@@ -444,14 +457,15 @@ http_reply http_exchange(int port, const std::string& req);
 } // namespace
 
 http_reply http_get(int port, const std::string& path) {
-  return http_exchange(port, "GET " + path +
-                                 " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  return http_exchange(port,
+                       "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
 }
 
 http_reply http_post(int port, const std::string& path, const std::string& content_type,
                      const std::string& body) {
-  return http_exchange(port, "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
-                                              "close\r\nContent-Type: " +
+  return http_exchange(port, "POST " + path +
+                                 " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                                 "close\r\nContent-Type: " +
                                  content_type + "\r\nContent-Length: " +
                                  std::to_string(body.size()) + "\r\n\r\n" + body);
 }

@@ -58,6 +58,12 @@ private:
 int run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
         std::string* output = nullptr);
 
+// Runs `sql` with psql on the stack's database (unaligned, tuples only) until `done(output)`
+// or the timeout; returns the last output. A status event comes before its record (settle()
+// publishes, then records), so a row read right after a terminal event may still be behind.
+std::string psql_until(const std::string& sql, const std::function<bool(const std::string&)>& done,
+                       std::chrono::milliseconds timeout = 10s);
+
 void produce(const std::string& topic, const std::vector<json>& requests);
 void produce_raw(const std::string& topic, const std::string& key, const std::string& payload);
 

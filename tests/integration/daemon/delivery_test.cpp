@@ -88,7 +88,12 @@ TEST_CASE("ten French requests are sent through aiosmtpd, byte-exact, with histo
     auto copies = captured(id);
     REQUIRE(copies.size() == 1);
     CHECK(copies[0] == expected_message(r, copies[0]));
+    // The event comes before its record (published, then recorded): wait for the row.
     auto row = db.find(tenant, id);
+    for (int i = 0; i < 100 && row && row->state != "sent"; ++i) {
+      std::this_thread::sleep_for(100ms);
+      row = db.find(tenant, id);
+    }
     REQUIRE(row.has_value());
     CHECK(row->state == "sent");
     CHECK(row->attempts == 1);
@@ -149,12 +154,11 @@ TEST_CASE("kafka.publish_accepted = false: no `accepted` event, the later ones a
   topic_reader status(sc.status);
   status.until([](const auto& seen) { return terminal_ids(seen).size() >= 1; }, 60s);
   CHECK(statuses(status.events()) == std::vector<std::string>{"deferred", "sent"});
-  std::string history;
-  REQUIRE(run({"/usr/bin/psql", stack_value("DATABASE_URL"), "-Atqc",
-               "SELECT string_agg(e ->> 'status', ',' ORDER BY n) FROM messages, "
-               "jsonb_array_elements(history) WITH ORDINALITY AS h(e, n) WHERE request_id = '" +
-                   req["request_id"].get<std::string>() + "'"},
-              {}, &history) == 0);
+  const std::string history =
+      psql_until("SELECT string_agg(e ->> 'status', ',' ORDER BY n) FROM messages, "
+                 "jsonb_array_elements(history) WITH ORDINALITY AS h(e, n) WHERE request_id = '" +
+                     req["request_id"].get<std::string>() + "'",
+                 [](const std::string& out) { return out.find("sent\n") != std::string::npos; });
   CHECK(history == "accepted,sending,deferred,sending,sent\n");
   CHECK(captured(req["request_id"]).size() == 1);
 }
